@@ -1,0 +1,12 @@
+// npm run generate: lints the contracts, then writes gen/ with local plugins
+// only: protoc-gen-es TypeScript and the descriptor set that server
+// reflection serves.
+import { execFileSync } from "node:child_process";
+import { copyProtoDeps } from "./proto-deps.js";
+
+const buf = (...args) => execFileSync("node_modules/.bin/buf", args, { stdio: "inherit" });
+
+copyProtoDeps();
+buf("lint");
+buf("generate");
+buf("build", "--as-file-descriptor-set", "--exclude-source-info", "-o", "gen/launchpad.binpb");
