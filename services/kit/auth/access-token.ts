@@ -1,0 +1,90 @@
+import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from "jose";
+import { DomainError } from "../errors.js";
+import type { Principal } from "./principal.js";
+
+/** The signature algorithm of access tokens; verification accepts no other. */
+export const accessTokenAlgorithm = "EdDSA";
+
+/** Claims Launchpad puts in an access token besides the registered ones. */
+export interface AccessTokenClaims extends JWTPayload {
+  email: string;
+  kind: number;
+  role: number;
+  envs: string[];
+  sid: string;
+}
+
+/** Where verification finds the public keys; refetch when a kid is unknown. */
+export interface KeySetSource {
+  keySet(options: { refresh: boolean; signal?: AbortSignal }): Promise<JSONWebKeySet>;
+}
+
+/** Checks of an access token other than its signature. */
+export interface AccessTokenRules {
+  issuer: string;
+  audience: string;
+}
+
+/**
+ * Verifies access tokens locally: signature by a published key, the pinned
+ * algorithm, expiry, issuer and audience. Verified tokens are remembered
+ * until they expire, so a client reusing its token pays for the signature
+ * check once.
+ */
+export function createAccessTokenVerifier(source: KeySetSource, rules: AccessTokenRules, cacheSize = 10_000) {
+  const verified = new Map<string, { principal: Principal; expiresAt: number }>();
+
+  async function verifyWith(token: string, keys: JSONWebKeySet): Promise<AccessTokenClaims> {
+    const { payload } = await jwtVerify<AccessTokenClaims>(token, createLocalJWKSet(keys), {
+      algorithms: [accessTokenAlgorithm],
+      issuer: rules.issuer,
+      audience: rules.audience,
+      requiredClaims: ["exp", "sub", "jti"],
+    });
+    return payload;
+  }
+
+  async function verify(token: string, signal?: AbortSignal): Promise<Principal> {
+    const hit = verified.get(token);
+    if (hit && hit.expiresAt > Date.now()) return hit.principal;
+    let claims: AccessTokenClaims;
+    try {
+      claims = await verifyWith(token, await source.keySet({ refresh: false, signal }));
+    } catch (error) {
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw unauthenticated(error);
+      try {
+        claims = await verifyWith(token, await source.keySet({ refresh: true, signal }));
+      } catch (retryError) {
+        throw unauthenticated(retryError);
+      }
+    }
+    const principal = principalOf(claims);
+    if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
+    verified.set(token, { principal, expiresAt: claims.exp! * 1000 });
+    return principal;
+  }
+
+  return { verify };
+}
+
+function principalOf(claims: AccessTokenClaims): Principal {
+  return {
+    user: claims.sub!,
+    email: claims.email,
+    kind: claims.kind,
+    role: claims.role,
+    environments: claims.envs ?? [],
+    credential: "access-token",
+    sessionId: claims.sid,
+  };
+}
+
+function unauthenticated(cause: unknown): DomainError {
+  const expired = cause instanceof errors.JWTExpired;
+  return new DomainError(
+    "unauthenticated",
+    expired ? "TOKEN_EXPIRED" : "INVALID_TOKEN",
+    expired ? "the access token has expired; refresh it" : "the access token is not valid",
+    { cause },
+  );
+}

@@ -1,0 +1,106 @@
+import { DomainError } from "./errors.js";
+
+/** Comparison operators of the supported AIP-160 subset. ":" means "contains" on strings. */
+export type FilterOperator = "=" | "!=" | "<" | "<=" | ">" | ">=" | ":";
+
+/** One comparison of a filter; terms are joined with AND. */
+export interface FilterTerm {
+  field: string;
+  operator: FilterOperator;
+  /** A string, an enum number, or a time. */
+  value: string | number | Date;
+}
+
+/** How a filterable field reads its values. */
+export type FilterField =
+  | { kind: "string" }
+  | { kind: "enum"; values: Readonly<Record<string, number>> }
+  | { kind: "timestamp" };
+
+const token = /\s*(?:(?<string>"(?:[^"\\]|\\.)*")|(?<op><=|>=|!=|=|<|>|:)|(?<word>[^\s"<>=!:()]+)|(?<other>\S))/y;
+
+/**
+ * Parses a filter such as `role = ROLE_ADMIN AND email : "example.com"`:
+ * comparisons of a known field with a value, joined by AND. Anything else
+ * (OR, NOT, parentheses, unknown fields, bad values) is refused with
+ * INVALID_ARGUMENT and reason INVALID_FILTER, saying what was wrong.
+ */
+export function parseFilter(text: string, fields: Readonly<Record<string, FilterField>>): FilterTerm[] {
+  const tokens = tokenize(text);
+  const terms: FilterTerm[] = [];
+  let i = 0;
+  while (i < tokens.length) {
+    if (terms.length > 0) {
+      if (tokens[i]?.toUpperCase() !== "AND") {
+        throw invalidFilter(`expected AND before "${tokens[i]}"; only AND is supported`);
+      }
+      i++;
+    }
+    const [field, operator, value] = [tokens[i], tokens[i + 1], tokens[i + 2]];
+    if (field === undefined || operator === undefined || value === undefined) {
+      throw invalidFilter("expected a comparison: field, operator, value");
+    }
+    terms.push(parseTerm(field, operator, value, fields));
+    i += 3;
+  }
+  return terms;
+}
+
+function tokenize(text: string): string[] {
+  const tokens: string[] = [];
+  token.lastIndex = 0;
+  while (token.lastIndex < text.length) {
+    const match = token.exec(text);
+    if (!match?.groups) break;
+    const { string, op, word, other } = match.groups;
+    if (other !== undefined) throw invalidFilter(`unexpected "${other}"; OR, NOT and parentheses are not supported`);
+    const value = string ?? op ?? word;
+    if (value !== undefined) tokens.push(value);
+  }
+  return tokens;
+}
+
+function parseTerm(
+  field: string,
+  operator: string,
+  raw: string,
+  fields: Readonly<Record<string, FilterField>>,
+): FilterTerm {
+  const spec = fields[field];
+  if (!spec) {
+    throw invalidFilter(`unknown field "${field}"; filterable fields are ${Object.keys(fields).join(", ")}`);
+  }
+  if (!isOperator(operator)) throw invalidFilter(`expected an operator after "${field}", got "${operator}"`);
+  const text = raw.startsWith('"') ? JSON.parse(raw) as string : raw;
+  switch (spec.kind) {
+    case "string":
+      if (!["=", "!=", ":"].includes(operator)) throw invalidFilter(`"${field}" supports =, != and :`);
+      return { field, operator, value: text };
+    case "enum": {
+      if (operator !== "=" && operator !== "!=") throw invalidFilter(`"${field}" supports = and !=`);
+      const value = spec.values[text] ?? (/^\d+$/.test(text) ? Number(text) : undefined);
+      if (value === undefined || !Object.values(spec.values).includes(value)) {
+        throw invalidFilter(`"${text}" is not a value of "${field}"; use one of ${Object.keys(spec.values).join(", ")}`);
+      }
+      return { field, operator, value };
+    }
+    case "timestamp": {
+      if (operator === ":") throw invalidFilter(`"${field}" supports =, !=, <, <=, > and >=`);
+      const value = new Date(text);
+      if (Number.isNaN(value.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(text)) {
+        throw invalidFilter(`"${text}" is not an RFC 3339 time, for example "2026-01-31T12:00:00Z"`);
+      }
+      return { field, operator, value };
+    }
+  }
+}
+
+function isOperator(text: string): text is FilterOperator {
+  return ["=", "!=", "<", "<=", ">", ">=", ":"].includes(text);
+}
+
+function invalidFilter(description: string): DomainError {
+  return new DomainError("invalid-argument", "INVALID_FILTER", `filter: ${description}`, {
+    violations: [{ field: "filter", description, reason: "INVALID_FILTER" }],
+  });
+}

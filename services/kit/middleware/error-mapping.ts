@@ -1,0 +1,66 @@
+import { isAbortError } from "abort-controller-x";
+import type { CallContext, ServerMiddleware, ServerMiddlewareCall } from "nice-grpc-common";
+import { ServerError, Status, composeServerMiddleware } from "nice-grpc-common";
+import {
+  BadRequest,
+  ErrorInfo,
+  RetryInfo,
+  RichServerError,
+  errorDetailsServerMiddleware,
+  type ErrorDetails,
+} from "nice-grpc-error-details";
+import { DomainError, type ErrorKind } from "../errors.js";
+import type { RequestContextExt } from "./request-context.js";
+
+/** The ErrorInfo domain of every Launchpad error. */
+export const errorDomain = "launchpad.dev";
+
+const codes: Record<ErrorKind, Status> = {
+  "invalid-argument": Status.INVALID_ARGUMENT,
+  "not-found": Status.NOT_FOUND,
+  "already-exists": Status.ALREADY_EXISTS,
+  "permission-denied": Status.PERMISSION_DENIED,
+  unauthenticated: Status.UNAUTHENTICATED,
+  "failed-precondition": Status.FAILED_PRECONDITION,
+  aborted: Status.ABORTED,
+  "resource-exhausted": Status.RESOURCE_EXHAUSTED,
+  unavailable: Status.UNAVAILABLE,
+};
+
+/** The gRPC status, with google.rpc details, that a domain error is sent as. */
+export function toServerError(error: DomainError): RichServerError {
+  const details: ErrorDetails[] = [
+    ErrorInfo.fromPartial({ reason: error.reason, domain: errorDomain, metadata: error.metadata }),
+  ];
+  if (error.violations.length > 0) {
+    details.push(BadRequest.fromPartial({ fieldViolations: error.violations }));
+  }
+  if (error.retryAfterSeconds !== undefined) {
+    details.push(RetryInfo.fromPartial({ retryDelay: { seconds: error.retryAfterSeconds, nanos: 0 } }));
+  }
+  return new RichServerError(codes[error.kind], error.message, details);
+}
+
+/**
+ * Turns what handlers throw into statuses. Domain errors keep their code,
+ * reason and details; anything unexpected is logged with its stack and sent
+ * as a bare INTERNAL, so no stack trace or SQL ever reaches the wire.
+ */
+export function createErrorMappingMiddleware(): ServerMiddleware<{}, RequestContextExt> {
+  async function* mapErrors<Request, Response>(
+    call: ServerMiddlewareCall<Request, Response>,
+    context: CallContext & RequestContextExt,
+  ) {
+    try {
+      return yield* call.next(call.request, context);
+    } catch (error) {
+      if (error instanceof DomainError) throw toServerError(error);
+      if (error instanceof ServerError || isAbortError(error)) throw error;
+      context.request.log.error({ err: error, method: call.method.path }, "unexpected error");
+      throw new RichServerError(Status.INTERNAL, "internal error", [
+        ErrorInfo.fromPartial({ reason: "INTERNAL", domain: errorDomain }),
+      ]);
+    }
+  }
+  return composeServerMiddleware<{}, {}, RequestContextExt>(errorDetailsServerMiddleware, mapErrors);
+}
