@@ -18,8 +18,8 @@ import { createValidationMiddleware, type RequestRule } from "./middleware/valid
 /** What every Launchpad handler finds in its call context. */
 export type HandlerContext = RequestContextExt & AuthContext;
 
-/** A handler implementation of a protobuf-es service, fully typed. */
-export type Handlers<S extends GenServiceMethods> = ServiceImplementation<NiceServiceDefinition<S>, HandlerContext>;
+/** The handlers of a protobuf-es service (`Handlers<typeof UserService>`), fully typed. */
+export type Handlers<T> = T extends GenService<infer S> ? ServiceImplementation<NiceServiceDefinition<S>, HandlerContext> : never;
 
 /** What a service server is built from. */
 export interface ServiceServerOptions {
@@ -37,7 +37,7 @@ export interface ServiceServerOptions {
 /** A gRPC server with the Launchpad middleware chain, health and reflection. */
 export interface ServiceServer {
   /** Serves a protobuf-es service behind the full middleware chain. */
-  add<S extends GenServiceMethods>(service: GenService<S>, handlers: Handlers<S>): void;
+  add<S extends GenServiceMethods>(service: GenService<S>, handlers: Handlers<GenService<S>>): void;
   /** Starts listening on "host:port"; returns the bound port. */
   listen(address: string): Promise<number>;
   /** Health of the server, answered by grpc.health.v1. */

@@ -35,6 +35,9 @@ export type NiceServiceDefinition<S extends GenServiceMethods> = {
   [K in keyof S]: NiceMethodDefinition<S[K]>;
 };
 
+/** The nice-grpc definition of a generated service type: `NiceDefinitionOf<typeof UserService>`. */
+export type NiceDefinitionOf<T> = T extends GenService<infer S> ? NiceServiceDefinition<S> : never;
+
 /**
  * A request that did not decode (bad wire format, invalid UTF-8). grpc-js
  * answers a throwing deserializer with INTERNAL; decoding to this marker

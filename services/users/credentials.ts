@@ -1,0 +1,75 @@
+import { UserState } from "../../gen/launchpad/user/v1/user_pb.js";
+import { createAccessTokenVerifier, type AccessTokenRules } from "../kit/auth/access-token.js";
+import { apiKeyPrefix, type CredentialVerifier, type Principal } from "../kit/auth/principal.js";
+import { DomainError } from "../kit/errors.js";
+import { userIdOf, userName } from "./resources.js";
+import { secretId, secretMatches } from "./secrets.js";
+import type { SigningKeys } from "./signing-keys.js";
+import type { ApiKeyRecord, UserRecord, UserStore } from "./store/types.js";
+
+/** How often a key's last-use time is written, at most. */
+const touchIntervalMs = 60_000;
+
+/**
+ * Verifies credentials against the users service's own data: access tokens
+ * by signature, then the user and session are re-read, so a disabled user,
+ * a changed role or a signed-out session takes effect at once here; API keys
+ * by hash, expiry, revocation and their user's state.
+ */
+export function createLocalVerifier(
+  store: UserStore,
+  keys: SigningKeys,
+  rules: AccessTokenRules,
+  clock: () => Date,
+): CredentialVerifier & { authenticateApiKey(secret: string): Promise<{ principal: Principal; key: ApiKeyRecord }> } {
+  const tokens = createAccessTokenVerifier({ keySet: async () => keys.keySet }, rules);
+  const lastTouched = new Map<string, number>();
+
+  async function authenticateApiKey(secret: string) {
+    const id = secretId(apiKeyPrefix, secret);
+    const key = id === undefined ? undefined : await store.getApiKey(id);
+    const now = clock();
+    if (!key || !secretMatches(secret, key.secretHash) || key.revokeTime || (key.expireTime && key.expireTime <= now)) {
+      throw new DomainError("unauthenticated", "INVALID_API_KEY", "the API key is not valid, expired or revoked");
+    }
+    const user = activeUser(await store.getUser(key.userId), "INVALID_API_KEY");
+    if ((lastTouched.get(key.id) ?? 0) + touchIntervalMs <= now.getTime()) {
+      lastTouched.set(key.id, now.getTime());
+      await store.touchApiKey(key.id, now);
+    }
+    return { principal: principalOf(user, "api-key", ""), key };
+  }
+
+  return {
+    async verifyAccessToken(token) {
+      const claimed = await tokens.verify(token);
+      const user = activeUser(await store.getUser(userIdOf(claimed.user)), "SESSION_ENDED");
+      const session = await store.getSession(claimed.sessionId);
+      if (!session || session.revokeTime) {
+        throw new DomainError("unauthenticated", "SESSION_ENDED", "the sign-in has ended; sign in again");
+      }
+      return principalOf(user, "access-token", session.id);
+    },
+    async verifyApiKey(secret) {
+      return (await authenticateApiKey(secret)).principal;
+    },
+    authenticateApiKey,
+  };
+}
+
+function activeUser(user: UserRecord | undefined, reason: string): UserRecord {
+  if (user?.state === UserState.ACTIVE) return user;
+  throw new DomainError("unauthenticated", reason, "the credentials belong to no active user");
+}
+
+function principalOf(user: UserRecord, credential: Principal["credential"], sessionId: string): Principal {
+  return {
+    user: userName(user.id),
+    email: user.email,
+    kind: user.kind,
+    role: user.role,
+    environments: user.environments,
+    credential,
+    sessionId,
+  };
+}

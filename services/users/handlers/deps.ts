@@ -1,0 +1,17 @@
+import type { createLocalVerifier } from "../credentials.js";
+import type { LoginThrottle } from "../login-throttle.js";
+import type { Sessions } from "../sessions.js";
+import type { SigningKeys } from "../signing-keys.js";
+import type { UserStore } from "../store/types.js";
+
+/** What UserService's handlers are built from. */
+export interface UserServiceDeps {
+  store: UserStore;
+  sessions: Sessions;
+  verifier: ReturnType<typeof createLocalVerifier>;
+  throttle: LoginThrottle;
+  keys: SigningKeys;
+  clock: () => Date;
+  /** Aborted when the server begins shutting down. */
+  stopping: AbortSignal;
+}

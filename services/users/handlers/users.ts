@@ -1,0 +1,177 @@
+import { randomUUID } from "node:crypto";
+import { Role, UserKind, UserState, type User } from "../../../gen/launchpad/user/v1/user_pb.js";
+import type { UserService } from "../../../gen/launchpad/user/v1/user_service_pb.js";
+import { roleGrants } from "../../kit/auth/permissions.js";
+import type { Principal } from "../../kit/auth/principal.js";
+import { DomainError } from "../../kit/errors.js";
+import { parseFilter, type FilterField } from "../../kit/filter.js";
+import { pageSize, pageTokens } from "../../kit/page-token.js";
+import type { Handlers } from "../../kit/server.js";
+import { hashPassword, verifyPassword } from "../passwords.js";
+import { toUser, userIdOf, userName, versionOfEtag } from "../resources.js";
+import type { UserChanges, UserOrder, UserRecord } from "../store/types.js";
+import { updatableUserPaths } from "../validation.js";
+import type { UserServiceDeps } from "./deps.js";
+
+const enumValues = (e: Record<string, string | number>, prefix: string) =>
+  Object.fromEntries(
+    Object.entries(e)
+      .filter(([, v]) => typeof v === "number" && v !== 0)
+      .map(([k, v]) => [`${prefix}${k}`, v as number]),
+  );
+
+/** The fields ListUsers and StreamUsers can filter on. */
+export const userFilterFields: Record<string, FilterField> = {
+  email: { kind: "string" },
+  display_name: { kind: "string" },
+  role: { kind: "enum", values: enumValues(Role, "ROLE_") },
+  kind: { kind: "enum", values: enumValues(UserKind, "USER_KIND_") },
+  state: { kind: "enum", values: enumValues(UserState, "USER_STATE_") },
+  create_time: { kind: "timestamp" },
+};
+
+const userPageTokens = pageTokens((p): p is { value: string; id: string } =>
+  typeof p === "object" && p !== null && typeof (p as { value?: unknown }).value === "string" && typeof (p as { id?: unknown }).id === "string",
+);
+
+function parseOrder(orderBy: string): UserOrder {
+  const [field = "create_time", direction] = orderBy.trim().split(/\s+/);
+  return { field: field as UserOrder["field"], descending: orderBy === "" || direction === "desc" };
+}
+
+function sortValue(user: UserRecord, order: UserOrder): string {
+  if (order.field === "email") return user.email;
+  if (order.field === "display_name") return user.displayName;
+  return user.createTime.toISOString();
+}
+
+function notFound(name: string): DomainError {
+  return new DomainError("not-found", "USER_NOT_FOUND", `user ${name} does not exist`);
+}
+
+/** The changes an UpdateUser request asks for, as allowed for this caller. */
+function changesOf(user: User, paths: readonly string[], caller: Principal, current: UserRecord): UserChanges {
+  const masked = new Set(paths.includes("*") ? updatableUserPaths : paths);
+  const isAdmin = roleGrants(caller.role, "users.update");
+  if (!isAdmin && (masked.has("role") || masked.has("environments"))) {
+    throw new DomainError("permission-denied", "ROLE_CHANGE_NOT_ALLOWED", "only admins change roles and environments");
+  }
+  const changes: UserChanges = {};
+  if (masked.has("display_name")) changes.displayName = user.displayName;
+  if (masked.has("role")) changes.role = user.role;
+  if (masked.has("environments")) changes.environments = user.environments;
+  const next = user.preferences;
+  if (masked.has("preferences")) {
+    changes.preferences = { timeZone: next?.timeZone ?? "", theme: next?.theme ?? 0, defaultEnvironment: next?.defaultEnvironment ?? "" };
+  } else if ([...masked].some((p) => p.startsWith("preferences."))) {
+    changes.preferences = {
+      timeZone: masked.has("preferences.time_zone") ? (next?.timeZone ?? "") : current.preferences.timeZone,
+      theme: masked.has("preferences.theme") ? (next?.theme ?? 0) : current.preferences.theme,
+      defaultEnvironment: masked.has("preferences.default_environment")
+        ? (next?.defaultEnvironment ?? "")
+        : current.preferences.defaultEnvironment,
+    };
+  }
+  return changes;
+}
+
+/** UserService handlers for users themselves: CRUD, export, current user, password. */
+export function createUserHandlers({ store, clock, stopping }: UserServiceDeps) {
+  async function load(name: string): Promise<UserRecord> {
+    const user = await store.getUser(userIdOf(name));
+    if (!user) throw notFound(name);
+    return user;
+  }
+
+  return {
+    async getUser(request) {
+      return { user: toUser(await load(request.name)) };
+    },
+
+    async listUsers(request) {
+      const query = { filter: request.filter, orderBy: request.orderBy.trim(), showDeleted: request.showDeleted };
+      const order = parseOrder(query.orderBy);
+      const limit = pageSize(request.pageSize);
+      const { users, totalSize } = await store.listUsers({
+        filter: parseFilter(request.filter, userFilterFields),
+        order,
+        showDeleted: request.showDeleted,
+        after: userPageTokens.decode(request.pageToken, query),
+        limit: limit + 1,
+      });
+      const page = users.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        users: page.map(toUser),
+        nextPageToken: users.length > limit && last ? userPageTokens.encode({ value: sortValue(last, order), id: last.id }, query) : "",
+        totalSize,
+      };
+    },
+
+    async createUser(request) {
+      const user = request.user!;
+      const now = clock();
+      const kind = user.kind === UserKind.UNSPECIFIED ? UserKind.HUMAN : user.kind;
+      const created = await store.createUser({
+        id: randomUUID(),
+        email: user.email.trim().toLowerCase(),
+        displayName: user.displayName.trim(),
+        kind,
+        role: user.role,
+        environments: user.environments,
+        state: UserState.ACTIVE,
+        preferences: {
+          timeZone: user.preferences?.timeZone ?? "",
+          theme: user.preferences?.theme ?? 0,
+          defaultEnvironment: user.preferences?.defaultEnvironment ?? "",
+        },
+        passwordHash: kind === UserKind.HUMAN ? await hashPassword(request.password) : null,
+        createTime: now,
+        updateTime: now,
+        deleteTime: null,
+        version: 1,
+      });
+      return { user: toUser(created) };
+    },
+
+    async updateUser(request, context) {
+      const current = await load(request.user!.name);
+      const changes = changesOf(request.user!, request.updateMask!.paths, context.principal!, current);
+      const updated = await store.updateUser(current.id, changes, versionOfEtag(request.user!.etag), clock());
+      return { user: toUser(updated) };
+    },
+
+    async deleteUser(request) {
+      const current = await load(request.name);
+      return { user: toUser(await store.disableUser(current.id, versionOfEtag(request.etag), clock())) };
+    },
+
+    async *streamUsers(request) {
+      const filter = parseFilter(request.filter, userFilterFields);
+      for await (const user of store.streamUsers(filter, request.showDeleted)) {
+        if (stopping.aborted) throw new DomainError("unavailable", "SERVER_STOPPING", "the server is shutting down; retry");
+        yield { user: toUser(user) };
+      }
+    },
+
+    async getCurrentUser(_request, context) {
+      return { user: toUser(await load(context.principal!.user)) };
+    },
+
+    async changePassword(request, context) {
+      const target = await load(request.name);
+      if (target.kind !== UserKind.HUMAN) {
+        throw new DomainError("failed-precondition", "SERVICE_ACCOUNT_HAS_NO_PASSWORD", "service accounts sign in with API keys");
+      }
+      if (context.principal!.user === userName(target.id) && !(await verifyPassword(request.currentPassword, target.passwordHash))) {
+        throw new DomainError("invalid-argument", "INCORRECT_PASSWORD", "current_password is not the current password", {
+          violations: [{ field: "current_password", description: "is not the current password", reason: "INCORRECT_PASSWORD" }],
+        });
+      }
+      const now = clock();
+      await store.updateUser(target.id, { passwordHash: await hashPassword(request.newPassword) }, undefined, now);
+      await store.revokeUserSessions(target.id, now);
+      return {};
+    },
+  } satisfies Partial<Handlers<typeof UserService>>;
+}

@@ -1,0 +1,66 @@
+import { join } from "node:path";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import { UserService } from "../../gen/launchpad/user/v1/user_service_pb.js";
+import type { Logger } from "../kit/logger.js";
+import { createServiceServer, type ServiceServer } from "../kit/server.js";
+import { bootstrapAdmin, type BootstrapAdmin } from "./bootstrap-admin.js";
+import type { UsersConfig } from "./config.js";
+import { createLocalVerifier } from "./credentials.js";
+import { createLoginThrottle, defaultThrottlePolicy } from "./login-throttle.js";
+import { createUserService } from "./service.js";
+import { createSessions } from "./sessions.js";
+import { loadSigningKeys } from "./signing-keys.js";
+import { openUserStore } from "./store/index.js";
+import { userRequestRules } from "./validation.js";
+
+/** An unstarted users service: its gRPC server, metrics, and what first start created. */
+export interface UsersServer {
+  server: ServiceServer;
+  registry: Registry;
+  /** Set on the first start of an empty database. */
+  admin: BootstrapAdmin | undefined;
+  /** Closes the database; call after the server has shut down. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the users service: opens (and migrates) its database, loads or
+ * creates the signing keys and the first admin, and assembles UserService
+ * behind the shared middleware chain. Nothing listens yet.
+ */
+export async function buildUsersServer(
+  config: UsersConfig,
+  logger: Logger,
+  clock: () => Date = () => new Date(),
+): Promise<UsersServer> {
+  const store = await openUserStore({ url: config.databaseUrl || undefined, sqlitePath: join(config.dataDir, "users.db") });
+  try {
+    const keys = await loadSigningKeys(store, clock());
+    const admin = await bootstrapAdmin(store, { email: config.adminEmail, password: config.adminPassword }, clock());
+    const rules = { issuer: config.issuer, audience: config.audience };
+    const verifier = createLocalVerifier(store, keys, rules, clock);
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    const server = createServiceServer({ logger, registry, verifier, services: [UserService], rules: userRequestRules });
+    server.add(
+      UserService,
+      createUserService({
+        store,
+        keys,
+        verifier,
+        clock,
+        stopping: server.stopping,
+        sessions: createSessions(store, keys, {
+          ...rules,
+          accessTokenTtlMs: config.accessTokenTtl,
+          refreshTokenTtlMs: config.refreshTokenTtl,
+        }),
+        throttle: createLoginThrottle(store, { ...defaultThrottlePolicy, baseDelayMs: config.loginDelay }),
+      }),
+    );
+    return { server, registry, admin, close: () => store.close() };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
