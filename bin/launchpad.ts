@@ -27,11 +27,10 @@ async function main(argv: string[]): Promise<void> {
   if (argv.includes("--help") || argv.includes("-h")) return printHelp();
   const target = targetOf(argv);
   const config = loadUsersConfig();
-  const logger = createLogger("launchpad", config.logLevel);
   const parts: RunningPart[] = [];
-  stopOnSignals(parts, logger);
+  stopOnSignals(parts, createLogger("launchpad", config.logLevel));
 
-  const users = await startUsers(config, logger.child({ part: "users" }));
+  const users = await startUsers(config, createLogger("users", config.logLevel));
   parts.push(users);
 
   const lines = [`Launchpad is running (--target=${target}).`, `  users gRPC     ${config.host}:${users.port}`, `  users metrics  http://${config.host}:${users.metricsPort}/metrics`];

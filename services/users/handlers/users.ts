@@ -35,8 +35,9 @@ const userPageTokens = pageTokens((p): p is { value: string; id: string } =>
 );
 
 function parseOrder(orderBy: string): UserOrder {
-  const [field = "create_time", direction] = orderBy.trim().split(/\s+/);
-  return { field: field as UserOrder["field"], descending: orderBy === "" || direction === "desc" };
+  if (orderBy === "") return { field: "create_time", descending: true };
+  const [field, direction] = orderBy.split(/\s+/);
+  return { field: field as UserOrder["field"], descending: direction === "desc" };
 }
 
 function sortValue(user: UserRecord, order: UserOrder): string {

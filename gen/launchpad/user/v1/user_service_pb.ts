@@ -538,7 +538,7 @@ export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PUR
  */
 export type ListApiKeysResponse = Message<"launchpad.user.v1.ListApiKeysResponse"> & {
   /**
-   * api_keys is one page of keys, newest first.
+   * api_keys is one page of keys, oldest first.
    *
    * @generated from field: repeated launchpad.user.v1.ApiKey api_keys = 1;
    */

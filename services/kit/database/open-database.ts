@@ -1,0 +1,67 @@
+import { Kysely, Migrator, sql, type Migration } from "kysely";
+import { createPostgresDialect, isPostgresUrl } from "./postgres-dialect.js";
+import { createSqliteDialect } from "./sqlite-dialect.js";
+
+/** Which SQL dialect a database speaks. */
+export type DialectName = "sqlite" | "postgres";
+
+/** An open, migrated database of one service. */
+export interface Database<Schema> {
+  db: Kysely<Schema>;
+  dialect: DialectName;
+  /** Closes the pool or file; the database is unusable afterwards. */
+  close(): Promise<void>;
+}
+
+/** Where a service keeps its data and how to bring it up to date. */
+export interface OpenDatabaseOptions {
+  /** A `postgres://` or `postgresql://` URL (optionally `?schema=name`); else SQLite is used. */
+  url?: string;
+  /** The SQLite file, used when `url` is not a PostgreSQL URL. */
+  sqlitePath: string;
+  /** Versioned migrations, applied in name order. */
+  migrations: Record<string, Migration>;
+}
+
+/**
+ * Opens PostgreSQL when `url` is a PostgreSQL URL, else the SQLite file, and
+ * applies the migrations not applied yet. Replicas starting together on one
+ * PostgreSQL wait for each other: Kysely's migrator holds an advisory lock
+ * while it migrates.
+ */
+export async function openDatabase<Schema>(options: OpenDatabaseOptions): Promise<Database<Schema>> {
+  const postgres = isPostgresUrl(options.url) ? createPostgresDialect(options.url) : undefined;
+  const dialect = postgres?.dialect ?? createSqliteDialect(options.sqlitePath);
+  const db = new Kysely<Schema>({ dialect });
+  try {
+    // Without an explicit schema the migrator looks for its tables in every
+    // schema of the database and may find another service's; name ours.
+    const schema = postgres ? (postgres.schema ?? (await currentSchema(db))) : undefined;
+    await migrate(db, options.migrations, schema);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return { db, dialect: postgres ? "postgres" : "sqlite", close: () => db.destroy() };
+}
+
+async function currentSchema<Schema>(db: Kysely<Schema>): Promise<string> {
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  const schema = rows[0]?.schema;
+  if (schema === undefined) throw new Error("PostgreSQL has no current schema; set ?schema= on the URL");
+  return schema;
+}
+
+async function migrate<Schema>(db: Kysely<Schema>, migrations: Record<string, Migration>, schema: string | undefined) {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    // Also creates the schema when missing, tolerating replicas that race to do it.
+    migrationTableSchema: schema,
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((result) => result.status === "Error")?.migrationName;
+    throw new Error(failed ? `migration ${failed} failed` : "migrating the database failed", { cause: error });
+  }
+}

@@ -1,0 +1,21 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import SQLite from "better-sqlite3";
+import { SqliteDialect } from "kysely";
+
+/**
+ * A Kysely dialect over one better-sqlite3 connection to the file at `path`,
+ * creating its directory. WAL lets readers run beside the writer; with
+ * synchronous = FULL every commit is on disk before it is acknowledged, so
+ * killing the process loses no acknowledged write.
+ */
+export function createSqliteDialect(path: string): SqliteDialect {
+  mkdirSync(dirname(path), { recursive: true });
+  const database = new SQLite(path);
+  database.pragma("journal_mode = WAL");
+  database.pragma("synchronous = FULL");
+  // Another process holding the write lock is waited for, not reported as SQLITE_BUSY.
+  database.pragma("busy_timeout = 5000");
+  database.pragma("foreign_keys = ON");
+  return new SqliteDialect({ database });
+}

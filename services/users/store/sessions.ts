@@ -1,0 +1,113 @@
+import type { Kysely, Selectable } from "kysely";
+import type { Database } from "../../kit/database/open-database.js";
+import { fromStoredTime, toStoredTime } from "../../kit/database/times.js";
+import type { RefreshTokensTable, SessionsTable, UserSchema } from "./schema.js";
+import type { RefreshTokenRecord, SessionRecord, UserStore } from "./types.js";
+
+/** Sessions and their refresh tokens. */
+export function createSessionQueries(
+  database: Database<UserSchema>,
+): Pick<
+  UserStore,
+  "createSession" | "getSession" | "getRefreshToken" | "rotateRefreshToken" | "revokeSession" | "revokeUserSessions"
+> {
+  const { db } = database;
+  return {
+    createSession(session, token) {
+      return db.transaction().execute(async (trx) => {
+        await trx.insertInto("sessions").values(toSessionRow(session)).execute();
+        await trx.insertInto("refresh_tokens").values(toRefreshTokenRow(token)).execute();
+      });
+    },
+
+    async getSession(id) {
+      const row = await db.selectFrom("sessions").selectAll().where("id", "=", id).executeTakeFirst();
+      return row && toSessionRecord(row);
+    },
+
+    async getRefreshToken(id) {
+      const row = await db.selectFrom("refresh_tokens").selectAll().where("id", "=", id).executeTakeFirst();
+      return row && toRefreshTokenRecord(row);
+    },
+
+    rotateRefreshToken(currentId, next, now) {
+      return db.transaction().execute(async (trx) => {
+        // The condition on rotate_time is the compare-and-set: of two
+        // concurrent rotations, the second finds the row already rotated
+        // (PostgreSQL re-checks it after waiting for the first's row lock).
+        const { numUpdatedRows } = await trx
+          .updateTable("refresh_tokens")
+          .set({ rotate_time: toStoredTime(now) })
+          .where("id", "=", currentId)
+          .where("rotate_time", "is", null)
+          .executeTakeFirstOrThrow();
+        if (numUpdatedRows === 0n) return false;
+        await trx.insertInto("refresh_tokens").values(toRefreshTokenRow(next)).execute();
+        return true;
+      });
+    },
+
+    async revokeSession(id, now) {
+      await db
+        .updateTable("sessions")
+        .set({ revoke_time: toStoredTime(now) })
+        .where("id", "=", id)
+        .where("revoke_time", "is", null)
+        .execute();
+    },
+
+    revokeUserSessions: (userId, now) => revokeAllSessions(db, userId, now),
+  };
+}
+
+/** Revokes every unrevoked session of a user; also part of disabling it. */
+export async function revokeAllSessions(db: Kysely<UserSchema>, userId: string, now: Date): Promise<void> {
+  await db
+    .updateTable("sessions")
+    .set({ revoke_time: toStoredTime(now) })
+    .where("user_id", "=", userId)
+    .where("revoke_time", "is", null)
+    .execute();
+}
+
+function toSessionRecord(row: Selectable<SessionsTable>): SessionRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    createTime: fromStoredTime(row.create_time),
+    expireTime: fromStoredTime(row.expire_time),
+    revokeTime: fromStoredTime(row.revoke_time),
+  };
+}
+
+function toSessionRow(session: SessionRecord): Selectable<SessionsTable> {
+  return {
+    id: session.id,
+    user_id: session.userId,
+    create_time: toStoredTime(session.createTime),
+    expire_time: toStoredTime(session.expireTime),
+    revoke_time: toStoredTime(session.revokeTime),
+  };
+}
+
+function toRefreshTokenRecord(row: Selectable<RefreshTokensTable>): RefreshTokenRecord {
+  return {
+    id: row.id,
+    sessionId: row.session_id,
+    secretHash: row.secret_hash,
+    createTime: fromStoredTime(row.create_time),
+    expireTime: fromStoredTime(row.expire_time),
+    rotateTime: fromStoredTime(row.rotate_time),
+  };
+}
+
+function toRefreshTokenRow(token: RefreshTokenRecord): Selectable<RefreshTokensTable> {
+  return {
+    id: token.id,
+    session_id: token.sessionId,
+    secret_hash: token.secretHash,
+    create_time: toStoredTime(token.createTime),
+    expire_time: toStoredTime(token.expireTime),
+    rotate_time: toStoredTime(token.rotateTime),
+  };
+}

@@ -1,0 +1,173 @@
+import { sql, type Kysely, type Migration } from "kysely";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { containsIgnoringCase } from "../../services/kit/database/contains.js";
+import { filterCondition } from "../../services/kit/database/filter-condition.js";
+import { keysetAfter } from "../../services/kit/database/keyset.js";
+import { openDatabase, type Database } from "../../services/kit/database/open-database.js";
+import { fromStoredTime, toStoredTime } from "../../services/kit/database/times.js";
+import { isUniqueViolation } from "../../services/kit/database/unique-violation.js";
+import { storeTargets, type StoreLocation } from "../support/databases.js";
+
+interface Schema {
+  items: { id: string; name: string; rank: number; at: string };
+}
+
+/** Migrations that log the order they ran in; the second needs the first. */
+function loggingMigrations(log: string[]): Record<string, Migration> {
+  return {
+    "0002-index-name": {
+      async up(db: Kysely<any>) {
+        log.push("0002");
+        await db.schema.createIndex("items_name").on("items").column("name").unique().execute();
+      },
+    },
+    "0001-create-items": {
+      async up(db: Kysely<any>) {
+        log.push("0001");
+        await db.schema
+          .createTable("items")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("rank", "integer", (c) => c.notNull())
+          .addColumn("at", "text", (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}
+
+describe("stored times", () => {
+  it("are fixed-width ISO-8601 UTC text whose order is time order, and read back as the same Date", () => {
+    const times = [new Date("0001-01-01T00:00:00Z"), new Date("2026-01-31T12:00:00.5Z"), new Date("9999-12-31T23:59:59.999Z")];
+    const stored = times.map((time) => toStoredTime(time));
+    expect(stored.map((text) => text.length)).toEqual([24, 24, 24]);
+    expect([...stored].sort()).toEqual(stored);
+    expect(stored.map((text) => fromStoredTime(text))).toEqual(times);
+    expect([toStoredTime(null), fromStoredTime(null)]).toEqual([null, null]);
+  });
+
+  it("refuse years that would break the fixed width", () => {
+    expect(() => toStoredTime(new Date("+010000-01-01T00:00:00Z"))).toThrow(RangeError);
+  });
+});
+
+describe.each(await storeTargets())("openDatabase and query helpers on $name", (target) => {
+  let location: StoreLocation;
+  let log: string[];
+  let database: Database<Schema>;
+
+  beforeEach(async () => {
+    location = target.fresh();
+    log = [];
+    database = await openDatabase<Schema>({ ...location, migrations: loggingMigrations(log) });
+  });
+  afterEach(() => database.close());
+  afterAll(() => target.cleanup());
+
+  async function insert(...items: [id: string, name: string, rank: number, minute: number][]) {
+    const at = (minute: number) => toStoredTime(new Date(Date.UTC(2026, 0, 1, 0, minute)));
+    await database.db
+      .insertInto("items")
+      .values(items.map(([id, name, rank, minute]) => ({ id, name, rank, at: at(minute) })))
+      .execute();
+  }
+
+  const ids = (rows: { id: string }[]) => rows.map((row) => row.id);
+
+  it("applies the migrations in name order, once", async () => {
+    expect(database.dialect).toBe(target.name);
+    expect(log).toEqual(["0001", "0002"]);
+    await database.close();
+    database = await openDatabase<Schema>({ ...location, migrations: loggingMigrations(log) });
+    expect(log).toEqual(["0001", "0002"]);
+  });
+
+  it("filterCondition applies each operator to strings, numbers and stored times, ANDed", async () => {
+    await insert(["a", "Alpha", 1, 10], ["b", "beta", 2, 20], ["c", "Gamma", 3, 30]);
+    const columns = { name: "name", rank: "rank", time: "at" };
+    const where = async (...terms: Parameters<typeof filterCondition>[0]) =>
+      ids(await database.db.selectFrom("items").select("id").where(filterCondition(terms, columns)).orderBy("id").execute());
+    const minute20 = new Date(Date.UTC(2026, 0, 1, 0, 20));
+
+    expect(await where()).toEqual(["a", "b", "c"]);
+    expect(await where({ field: "name", operator: "=", value: "beta" })).toEqual(["b"]);
+    expect(await where({ field: "name", operator: "!=", value: "beta" })).toEqual(["a", "c"]);
+    expect(await where({ field: "name", operator: ":", value: "MM" })).toEqual(["c"]);
+    expect(await where({ field: "rank", operator: "<", value: 2 })).toEqual(["a"]);
+    expect(await where({ field: "rank", operator: ">=", value: 2 })).toEqual(["b", "c"]);
+    expect(await where({ field: "time", operator: "<=", value: minute20 })).toEqual(["a", "b"]);
+    expect(await where({ field: "time", operator: ">", value: minute20 })).toEqual(["c"]);
+    expect(
+      await where({ field: "time", operator: ">=", value: minute20 }, { field: "name", operator: ":", value: "a" }),
+    ).toEqual(["b", "c"]);
+    await expect(where({ field: "secret", operator: "=", value: "x" })).rejects.toThrow(/no column/);
+  });
+
+  it("containsIgnoringCase takes %, _ and \\ literally", async () => {
+    await insert(["pct", "50% off", 1, 0], ["under", "snake_case", 2, 0], ["slash", "a\\b", 3, 0], ["plain", "SNAKEXCASE 50", 4, 0]);
+    const containing = async (text: string) =>
+      ids(await database.db.selectFrom("items").select("id").where(containsIgnoringCase("name", text)).orderBy("id").execute());
+    expect(await containing("%")).toEqual(["pct"]);
+    expect(await containing("E_C")).toEqual(["under"]);
+    expect(await containing("\\")).toEqual(["slash"]);
+    expect(await containing("snake")).toEqual(["plain", "under"]);
+  });
+
+  it("keysetAfter pages through ties on the sort column in both directions", async () => {
+    await insert(["d", "d", 1, 0], ["b", "b", 2, 0], ["a", "a", 2, 0], ["c", "c", 2, 0], ["e", "e", 3, 0]);
+    const page = async (after: [number, string], descending: boolean) => {
+      const direction = descending ? "desc" : "asc";
+      const rows = await database.db
+        .selectFrom("items")
+        .select("id")
+        .where(keysetAfter(["rank", "id"], after, descending))
+        .orderBy("rank", direction)
+        .orderBy("id", direction)
+        .execute();
+      return ids(rows);
+    };
+    expect(await page([2, "a"], false)).toEqual(["b", "c", "e"]);
+    expect(await page([2, "c"], true)).toEqual(["b", "a", "d"]);
+    expect(() => keysetAfter(["rank", "id"], [2], false)).toThrow();
+  });
+
+  it("isUniqueViolation recognises duplicate keys and nothing else", async () => {
+    await insert(["a", "one", 1, 0]);
+    const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => error);
+    expect(isUniqueViolation(await failure(insert(["a", "two", 1, 0])))).toBe(true);
+    expect(isUniqueViolation(await failure(insert(["b", "one", 1, 0])))).toBe(true);
+    expect(isUniqueViolation(await failure(sql`select * from missing_table`.execute(database.db)))).toBe(false);
+    expect(isUniqueViolation(new Error("duplicate"))).toBe(false);
+  });
+
+  it.runIf(target.name === "sqlite")("SQLite runs with WAL, synchronous FULL, a busy timeout and foreign keys", async () => {
+    const pragma = async (name: string) => {
+      const { rows } = await sql<Record<string, unknown>>`select * from ${sql.raw(`pragma_${name}`)}`.execute(database.db);
+      return Object.values(rows[0] ?? {})[0];
+    };
+    expect(await pragma("journal_mode")).toBe("wal");
+    expect(await pragma("synchronous")).toBe(2);
+    expect(await pragma("busy_timeout")).toBeGreaterThan(0);
+    expect(await pragma("foreign_keys")).toBe(1);
+  });
+
+  it.runIf(target.name === "postgres")("PostgreSQL keeps the tables in the URL's schema and returns bigints as numbers", async () => {
+    const schema = new URL(location.url ?? "").searchParams.get("schema");
+    const { rows } = await sql<{ schema: string; count: number }>`
+      select table_schema as schema, count(*) as count from information_schema.tables
+      where table_name = 'items' and table_schema = current_schema() group by table_schema`.execute(database.db);
+    expect(rows).toEqual([{ schema, count: 1 }]);
+  });
+
+  it.runIf(target.name === "postgres")("replicas opening one PostgreSQL database together migrate it once", async () => {
+    const replicaLocation = target.fresh();
+    const replicaLog: string[] = [];
+    const replicas = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        openDatabase<Schema>({ ...replicaLocation, migrations: loggingMigrations(replicaLog) }),
+      ),
+    );
+    await Promise.all(replicas.map((replica) => replica.close()));
+    expect(replicaLog).toEqual(["0001", "0002"]);
+  });
+});
