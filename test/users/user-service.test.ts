@@ -4,18 +4,23 @@ import { toJsonString } from "@bufbuild/protobuf";
 import { Role, UserKind, UserState } from "../../gen/launchpad/user/v1/user_pb.js";
 import { ListApiKeysResponseSchema } from "../../gen/launchpad/user/v1/user_service_pb.js";
 import { admin, startTestUsers, type TestUsersService } from "../support/users-service.js";
+import { storeTargets } from "../support/databases.js";
 import { expectGrpcError } from "../support/grpc-errors.js";
 
-let service: TestUsersService;
-let adminToken: string;
+describe.each(await storeTargets())("UserService over a real gRPC connection, on $name", (target) => {
+  let service: TestUsersService;
+  let adminToken: string;
 
-beforeAll(async () => {
-  service = await startTestUsers();
-  adminToken = await service.login(admin.email, admin.password);
-});
-afterAll(() => service?.stop());
+  beforeAll(async () => {
+    const location = target.fresh();
+    service = await startTestUsers(location.url ? { LAUNCHPAD_USERS_DATABASE_URL: location.url } : {});
+    adminToken = await service.login(admin.email, admin.password);
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await target.cleanup();
+  });
 
-describe("UserService over a real gRPC connection", () => {
   it("Login returns an access token, a refresh token and the user", async () => {
     const response = await service.client.login({ email: admin.email.toUpperCase(), password: admin.password });
     expect(response.tokens?.accessToken.split(".")).toHaveLength(3);
