@@ -9,7 +9,8 @@ const targets = ["all", "users"] as const;
 type Target = (typeof targets)[number];
 
 function targetOf(argv: string[]): Target {
-  const value = argv.find((a) => a.startsWith("--target="))?.slice("--target=".length) ?? "all";
+  const at = argv.indexOf("--target");
+  const value = at >= 0 ? (argv[at + 1] ?? "") : (argv.find((a) => a.startsWith("--target="))?.slice("--target=".length) ?? "all");
   if (!(targets as readonly string[]).includes(value)) {
     throw new ConfigError(`--target: expected one of ${targets.join(", ")}, got "${value}"`);
   }
@@ -18,7 +19,7 @@ function targetOf(argv: string[]): Target {
 
 function printHelp(): void {
   const rows = Object.values(usersSettings as Record<string, Setting<unknown>>).map(
-    (s) => `  ${flagName(s.env).padEnd(26)} ${s.env.padEnd(32)} ${s.describe} (default: ${JSON.stringify(s.defaultValue)})`,
+    (s) => `  ${flagName(s.env).padEnd(26)} ${s.env.padEnd(32)} ${s.describe} (default: ${JSON.stringify(s.defaultText ?? s.defaultValue)})`,
   );
   console.log([`usage: launchpad [--target=${targets.join("|")}] [flags]`, "", ...rows].join("\n"));
 }

@@ -8,6 +8,8 @@ export interface Setting<T> {
   env: string;
   describe: string;
   defaultValue: T;
+  /** The default as a user would write it, when that differs from the parsed value. */
+  defaultText?: string;
   parse(raw: string): T;
 }
 
@@ -88,7 +90,7 @@ export const settings = {
   },
   /** A duration such as "500ms", "30s", "15m", "12h", "7d"; the value is in milliseconds. */
   duration(env: string, defaultValue: string, describe: string): Setting<number> {
-    return { env, describe, defaultValue: parseDuration(defaultValue), parse: parseDuration };
+    return { env, describe, defaultValue: parseDuration(defaultValue), defaultText: defaultValue, parse: parseDuration };
   },
   oneOf<T extends string>(env: string, values: readonly T[], defaultValue: T, describe: string): Setting<T> {
     return {

@@ -1,10 +1,11 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { createServer, type ServiceImplementation } from "nice-grpc";
-import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health";
+import { HealthState } from "nice-grpc-server-health";
 import type { Registry } from "prom-client";
 import { assertEveryMethodHasPolicy } from "./auth/access-policy.js";
 import type { AuthContext, CredentialVerifier } from "./auth/principal.js";
+import { addHealth } from "./grpc/health.js";
 import { addReflection } from "./grpc/reflection.js";
 import { indexMethods, toNiceService, type NiceServiceDefinition } from "./grpc/service-definition.js";
 import type { Logger } from "./logger.js";
@@ -69,15 +70,14 @@ export function createServiceServer(options: ServiceServerOptions): ServiceServe
     .use(createErrorMappingMiddleware());
 
   const health = HealthState();
-  server.add(HealthDefinition, HealthServiceImpl(health));
+  const stopping = new AbortController();
+  addHealth(server, health, stopping.signal);
   addReflection(server, options.services.map((s) => s.typeName));
 
   const withChain = server
     .with(createAuthenticationMiddleware(methods, options.verifier))
     .with(createAuthorizationMiddleware(methods))
     .with(createValidationMiddleware(methods, options.rules ?? {}));
-
-  const stopping = new AbortController();
 
   return {
     add(service, handlers) {

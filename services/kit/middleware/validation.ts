@@ -9,9 +9,8 @@ export type RequestRule<Request = never> = (request: Request) => FieldViolation[
 
 /**
  * Refuses bad requests before any handler runs: undecodable bytes, missing
- * REQUIRED fields (google.api.field_behavior) and whatever the method's own
- * rule finds, all reported at once as INVALID_ARGUMENT with BadRequest field
- * violations.
+ * REQUIRED fields (google.api.field_behavior), then whatever the method's own
+ * rule finds, reported as INVALID_ARGUMENT with BadRequest field violations.
  */
 export function createValidationMiddleware(
   methods: ReadonlyMap<string, DescMethod>,
@@ -26,7 +25,9 @@ export function createValidationMiddleware(
         });
       }
       const request = call.request as Message;
-      const violations = [...missingRequiredFields(method.input, request), ...(rules[call.method.path]?.(request) ?? [])];
+      // Rules may rely on REQUIRED fields being set, so they run only once those are.
+      const missing = missingRequiredFields(method.input, request);
+      const violations = missing.length > 0 ? missing : (rules[call.method.path]?.(request) ?? []);
       if (violations.length > 0) throw invalidArgument(violations[0]!.reason ?? "INVALID_ARGUMENT", violations);
     }
     return yield* call.next(call.request, context);
