@@ -8,6 +8,8 @@ export interface Setting<T> {
   env: string;
   describe: string;
   defaultValue: T;
+  /** Hides secrets in a rejected value before it is echoed in the error. */
+  redact?(raw: string): string;
   /** The default as a user would write it, when that differs from the parsed value. */
   defaultText?: string;
   parse(raw: string): T;
@@ -45,7 +47,7 @@ export function loadConfig<S extends Record<string, Setting<unknown>>>(
       values[key] = setting.parse(raw);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      throw new ConfigError(`${setting.env} (${flagName(setting.env)}): ${reason}, got "${raw}"`);
+      throw new ConfigError(`${setting.env} (${flagName(setting.env)}): ${reason}, got ${JSON.stringify(setting.redact?.(raw) ?? raw)}`);
     }
   }
   return values as Values<S>;
@@ -109,6 +111,7 @@ export const settings = {
       env,
       describe,
       defaultValue: "",
+      redact: (raw) => raw.replace(/^([^:/]*:\/\/)[^@/]*@/, "$1[redacted]@"),
       parse(raw) {
         if (!/^postgres(ql)?:\/\//.test(raw)) throw new Error("expected a postgres:// URL");
         new URL(raw);

@@ -17,6 +17,8 @@ export type FilterField =
   | { kind: "enum"; values: Readonly<Record<string, number>> }
   | { kind: "timestamp" };
 
+const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
+
 const token = /\s*(?:(?<string>"(?:[^"\\]|\\.)*")|(?<op><=|>=|!=|=|<|>|:)|(?<word>[^\s"<>=!:()]+)|(?<other>\S))/y;
 
 /**
@@ -66,19 +68,19 @@ function parseTerm(
   raw: string,
   fields: Readonly<Record<string, FilterField>>,
 ): FilterTerm {
-  const spec = fields[field];
+  const spec = Object.hasOwn(fields, field) ? fields[field] : undefined;
   if (!spec) {
     throw invalidFilter(`unknown field "${field}"; filterable fields are ${Object.keys(fields).join(", ")}`);
   }
   if (!isOperator(operator)) throw invalidFilter(`expected an operator after "${field}", got "${operator}"`);
-  const text = raw.startsWith('"') ? JSON.parse(raw) as string : raw;
+  const text = raw.startsWith('"') ? unquote(raw) : raw;
   switch (spec.kind) {
     case "string":
       if (!["=", "!=", ":"].includes(operator)) throw invalidFilter(`"${field}" supports =, != and :`);
       return { field, operator, value: text };
     case "enum": {
       if (operator !== "=" && operator !== "!=") throw invalidFilter(`"${field}" supports = and !=`);
-      const value = spec.values[text] ?? (/^\d+$/.test(text) ? Number(text) : undefined);
+      const value = (Object.hasOwn(spec.values, text) ? spec.values[text] : undefined) ?? (/^\d+$/.test(text) ? Number(text) : undefined);
       if (value === undefined || !Object.values(spec.values).includes(value)) {
         throw invalidFilter(`"${text}" is not a value of "${field}"; use one of ${Object.keys(spec.values).join(", ")}`);
       }
@@ -87,11 +89,19 @@ function parseTerm(
     case "timestamp": {
       if (operator === ":") throw invalidFilter(`"${field}" supports =, !=, <, <=, > and >=`);
       const value = new Date(text);
-      if (Number.isNaN(value.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(text)) {
+      if (Number.isNaN(value.getTime()) || !rfc3339.test(text)) {
         throw invalidFilter(`"${text}" is not an RFC 3339 time, for example "2026-01-31T12:00:00Z"`);
       }
       return { field, operator, value };
     }
+  }
+}
+
+function unquote(raw: string): string {
+  try {
+    return JSON.parse(raw) as string;
+  } catch {
+    throw invalidFilter(`${raw} is not a valid string: use \\" and \\\\ for quotes and backslashes`);
   }
 }
 

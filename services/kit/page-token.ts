@@ -26,6 +26,7 @@ export function pageTokens<Position>(isPosition: (value: unknown) => value is Po
       } catch {
         throw invalidToken("page_token is not a token this API issued");
       }
+      if (typeof parsed !== "object" || parsed === null) throw invalidToken("page_token is not a token this API issued");
       if (parsed.q !== fingerprint(query)) {
         throw invalidToken("page_token was issued for a different query; send the same filter and order_by, or start over");
       }

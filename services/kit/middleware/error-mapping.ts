@@ -1,14 +1,16 @@
 import { isAbortError } from "abort-controller-x";
 import type { CallContext, ServerMiddleware, ServerMiddlewareCall } from "nice-grpc-common";
 import { ServerError, Status, composeServerMiddleware } from "nice-grpc-common";
+import { create, toBinary } from "@bufbuild/protobuf";
 import {
-  BadRequest,
+  Any,
   ErrorInfo,
   RetryInfo,
   RichServerError,
   errorDetailsServerMiddleware,
   type ErrorDetails,
 } from "nice-grpc-error-details";
+import { BadRequestSchema } from "../../../gen/google/rpc/error_details_pb.js";
 import { DomainError, type ErrorKind } from "../errors.js";
 import type { RequestContextExt } from "./request-context.js";
 
@@ -33,7 +35,9 @@ export function toServerError(error: DomainError): RichServerError {
     ErrorInfo.fromPartial({ reason: error.reason, domain: errorDomain, metadata: error.metadata }),
   ];
   if (error.violations.length > 0) {
-    details.push(BadRequest.fromPartial({ fieldViolations: error.violations }));
+    // nice-grpc-error-details' BadRequest predates FieldViolation.reason; the generated one carries it.
+    const badRequest = create(BadRequestSchema, { fieldViolations: error.violations });
+    details.push(Any.fromPartial({ typeUrl: `type.googleapis.com/${BadRequestSchema.typeName}`, value: toBinary(BadRequestSchema, badRequest) }));
   }
   if (error.retryAfterSeconds !== undefined) {
     details.push(RetryInfo.fromPartial({ retryDelay: { seconds: error.retryAfterSeconds, nanos: 0 } }));

@@ -59,14 +59,14 @@ export function createMetricsMiddleware(registry: Registry): ServerMiddleware {
       if (!call.responseStream) {
         const response = yield* call.next(call.request, context);
         sent.inc(labels);
-        code = Status.OK;
+        code = context.signal.aborted ? Status.CANCELLED : Status.OK;
         return response;
       }
       for await (const response of call.next(call.request, context)) {
         sent.inc(labels);
         yield response;
       }
-      code = Status.OK;
+      code = context.signal.aborted ? Status.CANCELLED : Status.OK;
       return;
     } catch (error) {
       code = statusOf(error);

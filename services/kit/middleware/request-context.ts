@@ -48,7 +48,7 @@ export function createRequestContextMiddleware(logger: Logger): ServerMiddleware
     let code = Status.CANCELLED;
     try {
       const result = yield* call.next(call.request, { ...context, request });
-      code = Status.OK;
+      code = context.signal.aborted ? Status.CANCELLED : Status.OK;
       return result;
     } catch (error) {
       code = statusOf(error);

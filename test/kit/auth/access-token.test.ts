@@ -1,0 +1,194 @@
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JSONWebKeySet, type JWK } from "jose";
+import { beforeAll, describe, expect, it } from "vitest";
+import { Role, UserKind } from "../../../gen/launchpad/user/v1/user_pb.js";
+import { createAccessTokenVerifier, type KeySetSource } from "../../../services/kit/auth/access-token.js";
+import { DomainError } from "../../../services/kit/errors.js";
+
+const rules = { issuer: "https://launchpad.test", audience: "launchpad" };
+const claims = {
+  email: "ada@example.com",
+  kind: UserKind.HUMAN,
+  role: Role.DEPLOYER,
+  envs: ["staging"],
+  sid: "session-1",
+};
+
+interface KeyPair {
+  kid: string;
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+async function keyPair(kid: string): Promise<KeyPair> {
+  const { publicKey, privateKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
+  return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: "EdDSA", use: "sig" } };
+}
+
+/** A key-set source that serves `published` and, once refreshed, `afterRefresh`; it counts its calls. */
+function keySource(published: JWK[], afterRefresh: JWK[] = published) {
+  const calls = { cached: 0, refreshed: 0 };
+  const source: KeySetSource = {
+    async keySet({ refresh }): Promise<JSONWebKeySet> {
+      if (refresh) calls.refreshed++;
+      else calls.cached++;
+      return { keys: calls.refreshed > 0 ? afterRefresh : published };
+    },
+  };
+  return { source, calls };
+}
+
+interface TokenOptions {
+  key: KeyPair;
+  issuer?: string;
+  audience?: string;
+  expiresAt?: number;
+  subject?: string;
+  jti?: string | null;
+}
+
+function sign({ key, issuer = rules.issuer, audience = rules.audience, expiresAt, subject = "users/ada", jti = "jti-1" }: TokenOptions) {
+  const jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: "EdDSA", kid: key.kid, typ: "JWT" })
+    .setSubject(subject)
+    .setIssuer(issuer)
+    .setAudience(audience)
+    .setIssuedAt()
+    .setExpirationTime(expiresAt ?? Math.floor(Date.now() / 1000) + 600);
+  if (jti !== null) jwt.setJti(jti);
+  return jwt.sign(key.privateKey);
+}
+
+const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+
+async function rejection(promise: Promise<unknown>): Promise<DomainError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof DomainError)) throw new Error(`expected a DomainError, got ${String(error)}`);
+  return error;
+}
+
+describe("createAccessTokenVerifier", () => {
+  let current: KeyPair;
+  let other: KeyPair;
+
+  beforeAll(async () => {
+    current = await keyPair("key-1");
+    other = await keyPair("key-1");
+  });
+
+  it("accepts a token signed by a published key and returns its principal", async () => {
+    const { source } = keySource([current.publicJwk]);
+    const principal = await createAccessTokenVerifier(source, rules).verify(await sign({ key: current }));
+    expect(principal).toEqual({
+      user: "users/ada",
+      email: "ada@example.com",
+      kind: UserKind.HUMAN,
+      role: Role.DEPLOYER,
+      environments: ["staging"],
+      credential: "access-token",
+      sessionId: "session-1",
+    });
+  });
+
+  it("remembers a verified token, so reusing it does not fetch keys again", async () => {
+    const { source, calls } = keySource([current.publicJwk]);
+    const verifier = createAccessTokenVerifier(source, rules);
+    const token = await sign({ key: current });
+    await verifier.verify(token);
+    await verifier.verify(token);
+    expect(calls).toEqual({ cached: 1, refreshed: 0 });
+  });
+
+  it("refuses a token signed by another key under the same kid with INVALID_TOKEN, without refreshing", async () => {
+    const { source, calls } = keySource([current.publicJwk]);
+    const error = await rejection(createAccessTokenVerifier(source, rules).verify(await sign({ key: other })));
+    expect(error).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
+    expect(calls.refreshed).toBe(0);
+  });
+
+  it("refuses an expired token with TOKEN_EXPIRED", async () => {
+    const { source } = keySource([current.publicJwk]);
+    const token = await sign({ key: current, expiresAt: Math.floor(Date.now() / 1000) - 60 });
+    const error = await rejection(createAccessTokenVerifier(source, rules).verify(token));
+    expect(error).toMatchObject({ kind: "unauthenticated", reason: "TOKEN_EXPIRED" });
+    expect(error.message).toMatch(/expired/);
+  });
+
+  it('refuses an unsigned token (alg "none") with INVALID_TOKEN', async () => {
+    const { source } = keySource([current.publicJwk]);
+    const valid = await sign({ key: current });
+    const payload = valid.split(".")[1];
+    const token = `${base64url({ alg: "none", typ: "JWT", kid: current.kid })}.${payload}.`;
+    const error = await rejection(createAccessTokenVerifier(source, rules).verify(token));
+    expect(error).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
+  });
+
+  it("refuses an HS256 token that uses the public key as its HMAC secret with INVALID_TOKEN", async () => {
+    const { source } = keySource([current.publicJwk]);
+    const verifier = createAccessTokenVerifier(source, rules);
+    for (const secret of [JSON.stringify(current.publicJwk), current.publicJwk.x!]) {
+      const token = await new SignJWT(claims)
+        .setProtectedHeader({ alg: "HS256", kid: current.kid })
+        .setSubject("users/ada")
+        .setIssuer(rules.issuer)
+        .setAudience(rules.audience)
+        .setJti("jti-1")
+        .setExpirationTime("10m")
+        .sign(new TextEncoder().encode(secret));
+      expect(await rejection(verifier.verify(token))).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
+    }
+  });
+
+  it("refuses a token whose payload was changed after signing with INVALID_TOKEN", async () => {
+    const { source } = keySource([current.publicJwk]);
+    const [header, , signature] = (await sign({ key: current })).split(".");
+    const payload = base64url({ ...claims, role: Role.ADMIN, sub: "users/ada", iss: rules.issuer, aud: rules.audience, jti: "jti-1", exp: Math.floor(Date.now() / 1000) + 600 });
+    const error = await rejection(createAccessTokenVerifier(source, rules).verify(`${header}.${payload}.${signature}`));
+    expect(error).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
+  });
+
+  it.each([
+    ["issuer", { issuer: "https://evil.test" }],
+    ["audience", { audience: "someone-else" }],
+  ])("refuses a token for another %s with INVALID_TOKEN", async (_, wrong) => {
+    const { source } = keySource([current.publicJwk]);
+    const error = await rejection(createAccessTokenVerifier(source, rules).verify(await sign({ key: current, ...wrong })));
+    expect(error).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
+  });
+
+  it("refuses a token without a jti with INVALID_TOKEN", async () => {
+    const { source } = keySource([current.publicJwk]);
+    const error = await rejection(createAccessTokenVerifier(source, rules).verify(await sign({ key: current, jti: null })));
+    expect(error).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
+  });
+
+  it("refuses text that is not a JWT with INVALID_TOKEN", async () => {
+    const { source } = keySource([current.publicJwk]);
+    const error = await rejection(createAccessTokenVerifier(source, rules).verify("not-a-jwt"));
+    expect(error).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
+  });
+
+  it("refreshes the key set exactly once for an unknown kid, then accepts a token of a newly published key", async () => {
+    const rotated = await keyPair("key-2");
+    const { source, calls } = keySource([current.publicJwk], [current.publicJwk, rotated.publicJwk]);
+    const principal = await createAccessTokenVerifier(source, rules).verify(await sign({ key: rotated }));
+    expect(principal.user).toBe("users/ada");
+    expect(calls).toEqual({ cached: 1, refreshed: 1 });
+  });
+
+  it("refreshes the key set exactly once for a kid that is never published, then refuses with INVALID_TOKEN", async () => {
+    const stranger = await keyPair("key-unknown");
+    const { source, calls } = keySource([current.publicJwk]);
+    const error = await rejection(createAccessTokenVerifier(source, rules).verify(await sign({ key: stranger })));
+    expect(error).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
+    expect(calls).toEqual({ cached: 1, refreshed: 1 });
+  });
+
+  it("keeps the underlying jose error as the cause, for logs", async () => {
+    const { source } = keySource([current.publicJwk]);
+    const error = await rejection(createAccessTokenVerifier(source, rules).verify(await sign({ key: other })));
+    expect(error.cause).toBeInstanceOf(Error);
+  });
+});

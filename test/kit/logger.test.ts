@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { captureLogs } from "../support/grpc.js";
+
+const secretKeys = ["password", "currentPassword", "newPassword", "secret", "apiKey", "accessToken", "refreshToken", "authorization", "token", "privateJwk"];
+
+describe("createLogger", () => {
+  it("writes one JSON line with the level as a word, the part and an ISO time", () => {
+    const logs = captureLogs();
+    logs.logger.info({ user: "users/a" }, "hello");
+    expect(logs.lines).toHaveLength(1);
+    expect(logs.lines[0]).toMatchObject({ level: "info", part: "test", user: "users/a", msg: "hello" });
+    expect(new Date(logs.lines[0]!.time).toISOString()).toBe(logs.lines[0]!.time);
+  });
+
+  it("drops lines below its level", () => {
+    const logs = captureLogs("warn");
+    logs.logger.info("quiet");
+    logs.logger.warn("loud");
+    expect(logs.lines.map((l) => l.msg)).toEqual(["loud"]);
+  });
+
+  it.each(secretKeys)("redacts %s at the top level and one and two objects deep", (key) => {
+    const logs = captureLogs();
+    logs.logger.info({ [key]: "s3cret-top", call: { [key]: "s3cret-one", request: { [key]: "s3cret-two" } } }, "secrets");
+    const line = logs.lines[0]!;
+    expect(line[key]).toBe("[redacted]");
+    expect(line.call[key]).toBe("[redacted]");
+    expect(line.call.request[key]).toBe("[redacted]");
+    expect(logs.text()).not.toContain("s3cret");
+  });
+
+  it("redacts secrets nested in a mix of keys and keeps everything else", () => {
+    const logs = captureLogs();
+    logs.logger.info(
+      {
+        password: "p-1",
+        user: { email: "a@example.com", apiKey: "lpk_abc" },
+        metadata: { authorization: "Bearer eyJ...", grant: { refreshToken: "r-1", accessToken: "a-1" } },
+      },
+      "mixed",
+    );
+    expect(logs.lines[0]).toMatchObject({
+      password: "[redacted]",
+      user: { email: "a@example.com", apiKey: "[redacted]" },
+      metadata: { authorization: "[redacted]", grant: { refreshToken: "[redacted]", accessToken: "[redacted]" } },
+    });
+  });
+
+  it("redacts in child loggers too", () => {
+    const logs = captureLogs();
+    logs.logger.child({ requestId: "r-1" }).warn({ request: { password: "p-1" } }, "child");
+    expect(logs.lines[0]).toMatchObject({ requestId: "r-1", request: { password: "[redacted]" } });
+  });
+});
