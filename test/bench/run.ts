@@ -1,0 +1,67 @@
+/**
+ * `npm run bench`: runs every benchmark in turn, prints its table and writes
+ * its result to test-output/bench/<name>.json. It only reports; nothing
+ * here fails on speed.
+ *
+ * Needs Linux, taskset and h2load (Debian: apt-get install nghttp2-client).
+ * Flags: --rounds=N (5), --round-seconds=S (4), --clients=C (8),
+ * --streams=M (8), --profile (also profile the server under test).
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import type { Benchmark, BenchSettings } from "./support/benchmark.js";
+import { cleanUpNow } from "./support/cleanup.js";
+import { missingTools } from "./support/h2load.js";
+import { usersGetUser } from "./users-getuser.js";
+
+const benchmarks: Benchmark<any>[] = [usersGetUser];
+
+function settingsFrom(argv: string[]): BenchSettings {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      rounds: { type: "string", default: "5" },
+      "round-seconds": { type: "string", default: "4" },
+      clients: { type: "string", default: "8" },
+      streams: { type: "string", default: "8" },
+      profile: { type: "boolean", default: false },
+    },
+  });
+  const positive = (flag: string, raw: string) => {
+    const n = Number(raw);
+    if (!(n > 0)) throw new Error(`--${flag}: expected a positive number, got "${raw}"`);
+    return n;
+  };
+  return {
+    rounds: Math.round(positive("rounds", values.rounds)),
+    roundSeconds: positive("round-seconds", values["round-seconds"]),
+    clients: Math.round(positive("clients", values.clients)),
+    streams: Math.round(positive("streams", values.streams)),
+    profile: values.profile,
+    outputDir: join("test-output", "bench"),
+  };
+}
+
+async function main(): Promise<void> {
+  const settings = settingsFrom(process.argv.slice(2));
+  const missing = missingTools();
+  if (missing.length > 0) {
+    process.stderr.write(`bench: cannot run without ${missing.join(" and ")}\n`);
+    process.exit(2);
+  }
+  await mkdir(settings.outputDir, { recursive: true });
+  for (const benchmark of benchmarks) {
+    process.stderr.write(`bench: ${benchmark.name}\n`);
+    const result = await benchmark.run(settings);
+    const file = join(settings.outputDir, `${benchmark.name}.json`);
+    await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(`\n${benchmark.format(result)}\n  → ${file}\n`);
+  }
+}
+
+main().catch((error) => {
+  cleanUpNow();
+  process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
