@@ -2,7 +2,7 @@ import { UserState } from "../../gen/launchpad/user/v1/user_pb.js";
 import { createAccessTokenVerifier, type AccessTokenRules } from "../kit/auth/access-token.js";
 import { apiKeyPrefix, type CredentialVerifier, type Principal } from "../kit/auth/principal.js";
 import { DomainError } from "../kit/errors.js";
-import { userIdOf, userName } from "./resources.js";
+import { userName } from "./resources.js";
 import { secretId, secretMatches } from "./secrets.js";
 import type { SigningKeys } from "./signing-keys.js";
 import type { ApiKeyRecord, UserRecord, UserStore } from "./store/types.js";
@@ -43,12 +43,11 @@ export function createLocalVerifier(
   return {
     async verifyAccessToken(token) {
       const claimed = await tokens.verify(token);
-      const user = activeUser(await store.getUser(userIdOf(claimed.user)), "SESSION_ENDED");
-      const session = await store.getSession(claimed.sessionId);
-      if (!session || session.revokeTime) {
+      const found = await store.getSessionUser(claimed.sessionId);
+      if (!found || found.session.revokeTime || userName(found.user.id) !== claimed.user) {
         throw new DomainError("unauthenticated", "SESSION_ENDED", "the sign-in has ended; sign in again");
       }
-      return principalOf(user, "access-token", session.id);
+      return principalOf(activeUser(found.user, "SESSION_ENDED"), "access-token", found.session.id);
     },
     async verifyApiKey(secret) {
       return (await authenticateApiKey(secret)).principal;

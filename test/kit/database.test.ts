@@ -140,7 +140,7 @@ describe.each(await storeTargets())("openDatabase and query helpers on $name", (
     expect(isUniqueViolation(new Error("duplicate"))).toBe(false);
   });
 
-  it.runIf(target.name === "sqlite")("SQLite runs with WAL, synchronous FULL, a busy timeout and foreign keys", async () => {
+  if (target.name === "sqlite") it("SQLite runs with WAL, synchronous FULL, a busy timeout and foreign keys", async () => {
     const pragma = async (name: string) => {
       const { rows } = await sql<Record<string, unknown>>`select * from ${sql.raw(`pragma_${name}`)}`.execute(database.db);
       return Object.values(rows[0] ?? {})[0];
@@ -151,7 +151,7 @@ describe.each(await storeTargets())("openDatabase and query helpers on $name", (
     expect(await pragma("foreign_keys")).toBe(1);
   });
 
-  it.runIf(target.name === "postgres")("PostgreSQL keeps the tables in the URL's schema and returns bigints as numbers", async () => {
+  if (target.name === "postgres") it("PostgreSQL keeps the tables in the URL's schema and returns bigints as numbers", async () => {
     const schema = new URL(location.url ?? "").searchParams.get("schema");
     const { rows } = await sql<{ schema: string; count: number }>`
       select table_schema as schema, count(*) as count from information_schema.tables
@@ -159,7 +159,7 @@ describe.each(await storeTargets())("openDatabase and query helpers on $name", (
     expect(rows).toEqual([{ schema, count: 1 }]);
   });
 
-  it.runIf(target.name === "postgres")("replicas opening one PostgreSQL database together migrate it once", async () => {
+  if (target.name === "postgres") it("replicas opening one PostgreSQL database together migrate it once", async () => {
     const replicaLocation = target.fresh();
     const replicaLog: string[] = [];
     const replicas = await Promise.all(

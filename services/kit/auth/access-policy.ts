@@ -2,9 +2,12 @@ import { getOption, hasOption, type DescMethod } from "@bufbuild/protobuf";
 import { access, type AccessPolicy } from "../../../gen/launchpad/auth/v1/policy_pb.js";
 import { methodPath } from "../grpc/service-definition.js";
 
-/** The access policy a method declares, or undefined when it declares none. */
+const policies = new WeakMap<DescMethod, AccessPolicy | undefined>();
+
+/** The access policy a method declares, or undefined when it declares none; decoded once per method. */
 export function accessPolicy(method: DescMethod): AccessPolicy | undefined {
-  return hasOption(method, access) ? getOption(method, access) : undefined;
+  if (!policies.has(method)) policies.set(method, hasOption(method, access) ? getOption(method, access) : undefined);
+  return policies.get(method);
 }
 
 /**

@@ -54,8 +54,16 @@ export function missingRequiredFields(schema: DescMessage, message: Message, pre
   });
 }
 
+const required = new WeakMap<DescField, boolean>();
+
+/** Whether a field is REQUIRED; the option is decoded once per field, not per call. */
 function isRequired(field: DescField): boolean {
-  return getOption(field, field_behavior).includes(FieldBehavior.REQUIRED);
+  let value = required.get(field);
+  if (value === undefined) {
+    value = getOption(field, field_behavior).includes(FieldBehavior.REQUIRED);
+    required.set(field, value);
+  }
+  return value;
 }
 
 function isEmptyString(message: Message, field: DescField): boolean {

@@ -3,13 +3,14 @@ import type { Database } from "../../kit/database/open-database.js";
 import { fromStoredTime, toStoredTime } from "../../kit/database/times.js";
 import type { RefreshTokensTable, SessionsTable, UserSchema } from "./schema.js";
 import type { RefreshTokenRecord, SessionRecord, UserStore } from "./types.js";
+import { toUserRecord } from "./users.js";
 
 /** Sessions and their refresh tokens. */
 export function createSessionQueries(
   database: Database<UserSchema>,
 ): Pick<
   UserStore,
-  "createSession" | "getSession" | "getRefreshToken" | "rotateRefreshToken" | "revokeSession" | "revokeUserSessions"
+  "createSession" | "getSession" | "getSessionUser" | "getRefreshToken" | "rotateRefreshToken" | "revokeSession" | "revokeUserSessions"
 > {
   const { db } = database;
   return {
@@ -23,6 +24,30 @@ export function createSessionQueries(
     async getSession(id) {
       const row = await db.selectFrom("sessions").selectAll().where("id", "=", id).executeTakeFirst();
       return row && toSessionRecord(row);
+    },
+
+    async getSessionUser(sessionId) {
+      const row = await db
+        .selectFrom("sessions")
+        .innerJoin("users", "users.id", "sessions.user_id")
+        .selectAll("users")
+        .select([
+          "sessions.id as session_id",
+          "sessions.create_time as session_create_time",
+          "sessions.expire_time as session_expire_time",
+          "sessions.revoke_time as session_revoke_time",
+        ])
+        .where("sessions.id", "=", sessionId)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      const session = toSessionRecord({
+        id: row.session_id,
+        user_id: row.id,
+        create_time: row.session_create_time,
+        expire_time: row.session_expire_time,
+        revoke_time: row.session_revoke_time,
+      });
+      return { session, user: toUserRecord(row) };
     },
 
     async getRefreshToken(id) {

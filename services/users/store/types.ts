@@ -135,6 +135,8 @@ export interface UserStore {
 
   createSession(session: SessionRecord, token: RefreshTokenRecord): Promise<void>;
   getSession(id: string): Promise<SessionRecord | undefined>;
+  /** A session and its user in one read: what verifying an access token needs. */
+  getSessionUser(sessionId: string): Promise<{ session: SessionRecord; user: UserRecord } | undefined>;
   getRefreshToken(id: string): Promise<RefreshTokenRecord | undefined>;
   /**
    * Marks `current` rotated and inserts `next`, only if `current` was not
