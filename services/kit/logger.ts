@@ -3,7 +3,7 @@ import { pino, type Logger } from "pino";
 export type { Logger } from "pino";
 
 /** Keys whose values never reach a log line, wherever they appear. */
-const secretKeys = [
+const secretKeys = new Set([
   "password",
   "currentPassword",
   "newPassword",
@@ -14,10 +14,25 @@ const secretKeys = [
   "authorization",
   "token",
   "privateJwk",
-];
+]);
 
-/** Paths pino censors: each secret key at the top level and up to two objects deep. */
-export const redactedPaths = secretKeys.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]);
+const censor = "[redacted]";
+
+/**
+ * Replaces the values of secret keys, at any depth up to `depth`, copying
+ * only the objects that hold one. pino's own `redact` needs wildcard paths
+ * for this, and matching them cost more CPU than everything else in a call's
+ * access log line; a line without secrets passes through untouched here.
+ */
+export function censorSecrets<T>(value: T, depth = 4): T {
+  if (depth === 0 || typeof value !== "object" || value === null || Array.isArray(value)) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const replaced = secretKeys.has(key) ? censor : censorSecrets(child, depth - 1);
+    if (replaced !== child) (copy ??= { ...(value as Record<string, unknown>) })[key] = replaced;
+  }
+  return (copy ?? value) as T;
+}
 
 /** Creates the JSON logger of a part ("users", "deployments", "edge"). */
 export function createLogger(part: string, level = "info", destination?: pino.DestinationStream): Logger {
@@ -25,8 +40,7 @@ export function createLogger(part: string, level = "info", destination?: pino.De
     {
       level,
       base: { part },
-      redact: { paths: redactedPaths, censor: "[redacted]" },
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: { level: (label) => ({ level: label }), log: censorSecrets, bindings: censorSecrets },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination,

@@ -45,25 +45,43 @@ export function createMetricsMiddleware(registry: Registry): ServerMiddleware {
     registers,
   });
 
+  // Label sets are bound once per method (and code), not hashed on every call.
+  const bound = new Map<string, ReturnType<typeof bind>>();
+  function bind(labels: ReturnType<typeof labelsOf>) {
+    const handledByCode = new Map<Status, Counter.Internal>();
+    return {
+      started: started.labels(labels),
+      received: received.labels(labels),
+      sent: sent.labels(labels),
+      handlingSeconds: handlingSeconds.labels(labels),
+      handled(code: Status) {
+        let counter = handledByCode.get(code);
+        if (!counter) handledByCode.set(code, (counter = handled.labels({ ...labels, grpc_code: goStatusName(code) })));
+        return counter;
+      },
+    };
+  }
+
   return async function* metrics<Request, Response>(
     call: ServerMiddlewareCall<Request, Response>,
     context: CallContext,
   ) {
-    const labels = labelsOf(call);
-    started.inc(labels);
-    const stopTimer = handlingSeconds.startTimer(labels);
+    let metric = bound.get(call.method.path);
+    if (!metric) bound.set(call.method.path, (metric = bind(labelsOf(call))));
+    metric.started.inc();
+    const stopTimer = metric.handlingSeconds.startTimer();
     // A stream the client abandons ends in `finally` with no code set.
     let code = Status.CANCELLED;
     try {
-      if (!call.requestStream) received.inc(labels);
+      if (!call.requestStream) metric.received.inc();
       if (!call.responseStream) {
         const response = yield* call.next(call.request, context);
-        sent.inc(labels);
+        metric.sent.inc();
         code = context.signal.aborted ? Status.CANCELLED : Status.OK;
         return response;
       }
       for await (const response of call.next(call.request, context)) {
-        sent.inc(labels);
+        metric.sent.inc();
         yield response;
       }
       code = context.signal.aborted ? Status.CANCELLED : Status.OK;
@@ -73,7 +91,7 @@ export function createMetricsMiddleware(registry: Registry): ServerMiddleware {
       throw error;
     } finally {
       stopTimer();
-      handled.inc({ ...labels, grpc_code: goStatusName(code) });
+      metric.handled(code).inc();
     }
   };
 }
