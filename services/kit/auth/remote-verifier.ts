@@ -1,0 +1,227 @@
+import { createHash } from "node:crypto";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { abortable, isAbortError } from "abort-controller-x";
+import type { JSONWebKeySet, JWK } from "jose";
+import { ClientError, Status, createChannel, createClientFactory, type Channel, type Client } from "nice-grpc";
+import { ErrorInfo, RichClientError, errorDetailsClientMiddleware } from "nice-grpc-error-details";
+import type { JsonWebKey } from "../../../gen/launchpad/user/v1/user_pb.js";
+import { UserService } from "../../../gen/launchpad/user/v1/user_service_pb.js";
+import { DomainError } from "../errors.js";
+import { createDeadlineMiddleware, type DeadlineCallOptions } from "../grpc/client-deadline.js";
+import { toNiceService, type NiceDefinitionOf } from "../grpc/service-definition.js";
+import type { Logger } from "../logger.js";
+import { createAccessTokenVerifier, type AccessTokenRules, type KeySetSource } from "./access-token.js";
+import type { CredentialVerifier, Principal } from "./principal.js";
+
+/** How to reach the users service and how long to trust its answers. */
+export interface RemoteVerifierOptions {
+  /** The users service: a channel, or its address ("host:port"), in which case close() closes the channel made for it. */
+  users: Channel | string;
+  /** Issuer and audience every access token must name. */
+  rules: AccessTokenRules;
+  /** How long an accepted API key is trusted without asking again; 30 s unless given. */
+  apiKeyCacheTtlMs?: number;
+  /** Deadline of each call to the users service, retries included; 2 s unless given. */
+  callTimeoutMs?: number;
+  /** The least time between two JWKS refetches caused by unknown key ids; 5 s unless given. */
+  jwksRefreshIntervalMs?: number;
+  /** The time; tests move it forward to expire cached answers. */
+  clock?: () => Date;
+  /** Where refetches and upstream failures are logged; silent unless given. */
+  logger?: Logger;
+}
+
+/** A credential verifier backed by the users service. */
+export interface RemoteVerifier extends CredentialVerifier {
+  /** Closes the channel, if the verifier made it from an address. */
+  close(): void;
+}
+
+type UserClient = Client<NiceDefinitionOf<typeof UserService>, DeadlineCallOptions>;
+
+/** The most API keys remembered at once; the oldest is forgotten first. */
+const apiKeyCacheSize = 10_000;
+
+/**
+ * Verifies credentials for services other than users, by asking the users
+ * service over gRPC.
+ *
+ * Access tokens are verified locally, against the JWKS fetched with GetJwks:
+ * once, on first use, then again only when a token names an unknown key id,
+ * at most once per `jwksRefreshIntervalMs`, so a flood of made-up key ids
+ * cannot hammer users. The principal comes from the token's claims, so a
+ * disabled user's or signed-out session's access token stays valid here
+ * until it expires (the access token TTL), while the users service itself,
+ * which re-reads the user and session, refuses it at once.
+ *
+ * API keys are checked with AuthenticateApiKey, and an accepted key is
+ * remembered for `apiKeyCacheTtlMs` (under a SHA-256 of its secret, never the
+ * secret), so a revoked key, or one whose user was disabled, keeps working
+ * here for at most that long. Refusals are not remembered, so a key works the
+ * moment it is created. Concurrent checks of one key, and concurrent JWKS
+ * fetches, share one call.
+ *
+ * Every call has a deadline of `callTimeoutMs` and is retried on UNAVAILABLE
+ * within it. Refusals are UNAUTHENTICATED with the users service's reason;
+ * when users cannot answer, UNAVAILABLE AUTH_SERVICE_UNAVAILABLE, never a
+ * hang and never INTERNAL.
+ */
+export function createRemoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
+  const { rules, apiKeyCacheTtlMs = 30_000, callTimeoutMs = 2_000, jwksRefreshIntervalMs = 5_000 } = options;
+  const clock = options.clock ?? (() => new Date());
+  const log = options.logger;
+  const channel = typeof options.users === "string" ? createChannel(options.users) : options.users;
+  const client: UserClient = createClientFactory()
+    .use(errorDetailsClientMiddleware)
+    .use(createDeadlineMiddleware({ timeoutMs: callTimeoutMs, retries: 2, backoffMs: 50 }))
+    .create(toNiceService(UserService), channel);
+
+  const keySource = createJwksSource(client, jwksRefreshIntervalMs, () => clock().getTime(), log);
+  const tokens = createAccessTokenVerifier(keySource, rules);
+  const apiKeys = new Map<string, { principal: Principal; expiresAt: number }>();
+  const lookups = new Map<string, SharedCall<Principal>>();
+
+  async function authenticateApiKey(secret: string, id: string, signal: AbortSignal): Promise<Principal> {
+    let response;
+    try {
+      response = await client.authenticateApiKey({ apiKey: secret }, { signal });
+    } catch (error) {
+      throw upstreamError(error, "INVALID_API_KEY", log);
+    }
+    const found = response.principal;
+    if (!found) throw upstreamError(new Error("AuthenticateApiKey answered without a principal"), "INVALID_API_KEY", log);
+    const { user, email, kind, role, environments } = found;
+    const principal: Principal = { user, email, kind, role, environments, credential: "api-key", sessionId: "" };
+    const now = clock().getTime();
+    const keyExpiresAt = response.expireTime ? timestampDate(response.expireTime).getTime() : Infinity;
+    apiKeys.delete(id);
+    if (apiKeys.size >= apiKeyCacheSize) apiKeys.delete(apiKeys.keys().next().value!);
+    apiKeys.set(id, { principal, expiresAt: Math.min(now + apiKeyCacheTtlMs, keyExpiresAt) });
+    return principal;
+  }
+
+  return {
+    async verifyAccessToken(token, signal) {
+      try {
+        return await tokens.verify(token, signal);
+      } catch (error) {
+        // The token verifier reports any failure of the key source as an invalid token; the real cause wins.
+        const cause = error instanceof DomainError ? error.cause : undefined;
+        if (cause instanceof DomainError || isAbortError(cause)) throw cause;
+        throw error;
+      }
+    },
+
+    async verifyApiKey(secret, signal) {
+      const id = createHash("sha256").update(secret).digest("base64url");
+      const hit = apiKeys.get(id);
+      if (hit && hit.expiresAt > clock().getTime()) return hit.principal;
+      let lookup = lookups.get(id);
+      if (!lookup) {
+        const started = shareCall((shared) => authenticateApiKey(secret, id, shared), () => lookups.delete(id));
+        lookups.set(id, started);
+        lookup = started;
+      }
+      return lookup.join(signal);
+    },
+
+    close() {
+      if (typeof options.users === "string") channel.close();
+    },
+  };
+}
+
+/**
+ * The JWKS of the users service: fetched on first use and kept; refetched
+ * when asked to refresh, unless the last fetch was less than `minIntervalMs`
+ * ago. One fetch at a time, shared by everyone waiting for it.
+ */
+function createJwksSource(client: UserClient, minIntervalMs: number, now: () => number, log: Logger | undefined): KeySetSource {
+  let cached: JSONWebKeySet | undefined;
+  let lastFetch = -Infinity;
+  let fetching: SharedCall<JSONWebKeySet> | undefined;
+
+  async function fetchKeySet(signal: AbortSignal): Promise<JSONWebKeySet> {
+    lastFetch = now();
+    try {
+      const { keys } = await client.getJwks({}, { signal });
+      cached = { keys: keys.map(toJwk) };
+      log?.info({ kids: cached.keys.map((key) => key.kid) }, "fetched the access token keys");
+      return cached;
+    } catch (error) {
+      throw upstreamError(error, "INVALID_TOKEN", log);
+    }
+  }
+
+  return {
+    async keySet({ refresh, signal }) {
+      if (cached && (!refresh || now() - lastFetch < minIntervalMs)) return cached;
+      // The fetch is shared, so one caller giving up must not cancel it for the others.
+      fetching ??= shareCall(fetchKeySet, () => (fetching = undefined));
+      return fetching.join(signal, { cancelWhenAbandoned: false });
+    },
+  };
+}
+
+/** A protobuf JsonWebKey as a JWK, without the fields the key does not have. */
+function toJwk(key: JsonWebKey): JWK {
+  const { kty, kid, use, alg, crv, x, y } = key;
+  return Object.fromEntries(Object.entries({ kty, kid, use, alg, crv, x, y }).filter(([, value]) => value !== "")) as JWK;
+}
+
+/** One upstream call that every concurrent caller waits on. */
+interface SharedCall<T> {
+  /** Waits for the call; the caller's signal ends only its own wait. */
+  join(signal: AbortSignal | undefined, options?: { cancelWhenAbandoned: boolean }): Promise<T>;
+}
+
+/**
+ * Starts `run` once for everyone who joins before it ends. By default the
+ * call is cancelled when every caller waiting on it has aborted; `settled`
+ * runs as soon as it may no longer be joined.
+ */
+function shareCall<T>(run: (signal: AbortSignal) => Promise<T>, settled: () => void): SharedCall<T> {
+  const controller = new AbortController();
+  const result = run(controller.signal);
+  let open = true;
+  const close = () => {
+    if (open) settled();
+    open = false;
+  };
+  result.then(close, close);
+  let waiting = 0;
+  return {
+    async join(signal, { cancelWhenAbandoned } = { cancelWhenAbandoned: true }) {
+      if (!signal) return result;
+      waiting++;
+      try {
+        return await abortable(signal, result);
+      } finally {
+        waiting--;
+        if (waiting === 0 && signal.aborted && cancelWhenAbandoned) {
+          close();
+          controller.abort();
+        }
+      }
+    },
+  };
+}
+
+/**
+ * What a failed call to the users service means for the caller: its refusal
+ * (UNAUTHENTICATED, with the upstream reason), or that credentials cannot be
+ * checked right now. Only the caller's own abort passes through as is.
+ */
+function upstreamError(error: unknown, defaultReason: string, log: Logger | undefined): unknown {
+  if (isAbortError(error)) return error;
+  if (error instanceof ClientError && (error.code === Status.UNAUTHENTICATED || error.code === Status.INVALID_ARGUMENT)) {
+    const details = error instanceof RichClientError ? error.extra : [];
+    const reason = details.find((detail): detail is ErrorInfo => detail.$type === ErrorInfo.$type)?.reason || defaultReason;
+    return new DomainError("unauthenticated", reason, error.details || "the credentials are not valid", { cause: error });
+  }
+  log?.warn({ err: error }, "the users service could not verify credentials");
+  return new DomainError("unavailable", "AUTH_SERVICE_UNAVAILABLE", "cannot verify credentials right now; retry", {
+    cause: error,
+    retryAfterSeconds: 1,
+  });
+}
