@@ -1,11 +1,16 @@
 #!/usr/bin/env node
+import { startAgent } from "../services/agent/agent.js";
+import { agentSettings, loadAgentConfig } from "../services/agent/config.js";
 import { ConfigError, flagName, type Setting } from "../services/kit/config.js";
 import { stopOnSignals, type RunningPart } from "../services/kit/lifecycle.js";
 import { createLogger } from "../services/kit/logger.js";
+import { deploymentsSettings, loadDeploymentsConfig } from "../services/deployments/config.js";
+import { startDeployments } from "../services/deployments/main.js";
 import { loadUsersConfig, usersSettings } from "../services/users/config.js";
 import { startUsers } from "../services/users/main.js";
+import { demoAgentKey } from "./demo-agent-key.js";
 
-const targets = ["all", "users"] as const;
+const targets = ["all", "users", "deployments", "agent"] as const;
 type Target = (typeof targets)[number];
 
 function targetOf(argv: string[]): Target {
@@ -18,35 +23,84 @@ function targetOf(argv: string[]): Target {
 }
 
 function printHelp(): void {
-  const rows = Object.values(usersSettings as Record<string, Setting<unknown>>).map(
-    (s) => `  ${flagName(s.env).padEnd(26)} ${s.env.padEnd(32)} ${s.describe} (default: ${JSON.stringify(s.defaultText ?? s.defaultValue)})`,
+  const all = new Map<string, Setting<unknown>>();
+  for (const spec of [usersSettings, deploymentsSettings, agentSettings]) {
+    for (const setting of Object.values(spec as Record<string, Setting<unknown>>)) all.set(setting.env, setting);
+  }
+  const rows = [...all.values()].map(
+    (s) => `  ${flagName(s.env).padEnd(30)} ${s.env.padEnd(36)} ${s.describe} (default: ${JSON.stringify(s.defaultText ?? s.defaultValue)})`,
   );
   console.log([`usage: launchpad [--target=${targets.join("|")}] [flags]`, "", ...rows].join("\n"));
+}
+
+/** Starts the parts of a target, in dependency order; returns them and what to tell the user. */
+async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
+  const lines = [`Launchpad is running (--target=${target}).`];
+  const agentConfig = loadAgentConfig();
+  let usersAddress: string | undefined;
+  let deploymentsAddress = agentConfig.deploymentsAddress;
+  let firstStartAdmin: { email: string; password: string } | undefined;
+  let adminEmail = "";
+
+  if (target === "all" || target === "users") {
+    const config = loadUsersConfig();
+    const users = await startUsers(config, createLogger("users", config.logLevel));
+    parts.push(users);
+    usersAddress = `${config.host}:${users.port}`;
+    adminEmail = config.adminEmail;
+    lines.push(`  users        gRPC ${usersAddress}   metrics http://${config.host}:${users.metricsPort}/metrics`);
+    if (users.admin) {
+      firstStartAdmin = { email: users.admin.email, password: users.admin.generatedPassword ?? config.adminPassword };
+      lines.push("", "First start: an admin was created.", `  email     ${users.admin.email}`);
+      if (users.admin.generatedPassword) {
+        lines.push(`  password  ${users.admin.generatedPassword}   (shown once; set LAUNCHPAD_ADMIN_PASSWORD to choose it)`, "");
+      }
+    }
+  }
+  if (target === "all" || target === "deployments") {
+    const config = loadDeploymentsConfig();
+    if (usersAddress) config.usersAddress = usersAddress;
+    const deployments = await startDeployments(config, createLogger("deployments", config.logLevel));
+    parts.push(deployments);
+    deploymentsAddress = `${config.host}:${deployments.port}`;
+    lines.push(`  deployments  gRPC ${deploymentsAddress}   metrics http://${config.host}:${deployments.metricsPort}/metrics`);
+  }
+  if (target === "agent" || (target === "all" && agentConfig.demoAgent === "on")) {
+    const apiKey =
+      target === "agent"
+        ? agentConfig.apiKey
+        : await demoAgentKey({ configured: agentConfig.apiKey, dataDir: agentConfig.dataDir, usersAddress: usersAddress!, firstStartAdmin });
+    if (!apiKey) {
+      if (target === "agent") throw new ConfigError("LAUNCHPAD_AGENT_API_KEY (--agent-api-key): required for --target=agent");
+      lines.push("  demo agent   off: no API key (set LAUNCHPAD_AGENT_API_KEY)");
+    } else {
+      const logger = createLogger("agent", agentConfig.logLevel);
+      const agent = startAgent({ deploymentsAddress, apiKey, stepMs: agentConfig.step, failureRate: agentConfig.failureRate, logger });
+      parts.push({ name: "agent", stop: () => agent.stop() });
+      lines.push(`  demo agent   driving PENDING deployments on ${deploymentsAddress} (LAUNCHPAD_DEMO_AGENT=off to stop it)`);
+    }
+  }
+  if (usersAddress) {
+    lines.push(
+      "",
+      "Sign in:",
+      `  npx buf curl --protocol grpc --http2-prior-knowledge -d '{"email":"${adminEmail}","password":"…"}' \\`,
+      `    http://${usersAddress}/launchpad.user.v1.UserService/Login`,
+    );
+  }
+  return lines;
 }
 
 async function main(argv: string[]): Promise<void> {
   if (argv.includes("--help") || argv.includes("-h")) return printHelp();
   const target = targetOf(argv);
-  const config = loadUsersConfig();
+  // Every part's settings are validated before anything starts.
+  loadUsersConfig();
+  loadDeploymentsConfig();
+  const agentConfig = loadAgentConfig();
   const parts: RunningPart[] = [];
-  stopOnSignals(parts, createLogger("launchpad", config.logLevel));
-
-  const users = await startUsers(config, createLogger("users", config.logLevel));
-  parts.push(users);
-
-  const lines = [`Launchpad is running (--target=${target}).`, `  users gRPC     ${config.host}:${users.port}`, `  users metrics  http://${config.host}:${users.metricsPort}/metrics`];
-  if (users.admin) {
-    lines.push("", "First start: an admin was created.", `  email     ${users.admin.email}`);
-    if (users.admin.generatedPassword) {
-      lines.push(`  password  ${users.admin.generatedPassword}   (shown once; set LAUNCHPAD_ADMIN_PASSWORD to choose it)`);
-    }
-  }
-  lines.push(
-    "",
-    "Sign in:",
-    `  npx buf curl --protocol grpc --http2-prior-knowledge -d '{"email":"${users.admin?.email ?? config.adminEmail}","password":"…"}' \\`,
-    `    http://${config.host}:${users.port}/launchpad.user.v1.UserService/Login`,
-  );
+  stopOnSignals(parts, createLogger("launchpad", agentConfig.logLevel));
+  const lines = await start(target, parts);
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 

@@ -38,7 +38,15 @@ function newDataDir(): string {
 
 /** The environment of a program on ephemeral ports with its own data directory. */
 function envFor(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { LAUNCHPAD_DATA_DIR: dataDir, LAUNCHPAD_USERS_PORT: "0", LAUNCHPAD_USERS_METRICS_PORT: "0", ...extra };
+  return {
+    LAUNCHPAD_DATA_DIR: dataDir,
+    LAUNCHPAD_USERS_PORT: "0",
+    LAUNCHPAD_USERS_METRICS_PORT: "0",
+    LAUNCHPAD_DEPLOYMENTS_PORT: "0",
+    LAUNCHPAD_DEPLOYMENTS_METRICS_PORT: "0",
+    LAUNCHPAD_DEMO_AGENT: "off",
+    ...extra,
+  };
 }
 
 /** A typed UserService client and a health client for a running program. */

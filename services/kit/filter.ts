@@ -17,6 +17,18 @@ export type FilterField =
   | { kind: "enum"; values: Readonly<Record<string, number>> }
   | { kind: "timestamp" };
 
+/**
+ * The values of a generated enum as a filter accepts them: full proto names
+ * (protobuf-es strips the prefix, so it is put back) without the zero value.
+ */
+export function enumFilterValues(values: Record<string, string | number>, prefix: string): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(values)
+      .filter((entry): entry is [string, number] => typeof entry[1] === "number" && entry[1] !== 0)
+      .map(([name, number]) => [`${prefix}${name}`, number]),
+  );
+}
+
 const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
 
 const token = /\s*(?:(?<string>"(?:[^"\\]|\\.)*")|(?<op><=|>=|!=|=|<|>|:)|(?<word>[^\s"<>=!:()]+)|(?<other>\S))/y;

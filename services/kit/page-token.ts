@@ -46,6 +46,28 @@ function invalidToken(description: string): DomainError {
   });
 }
 
+/** A keyset position: the sort value and id of the last row served. */
+export interface KeysetPosition {
+  value: string;
+  id: string;
+}
+
+/** Page tokens carrying a KeysetPosition. */
+export const keysetPageTokens = pageTokens(
+  (p): p is KeysetPosition =>
+    typeof p === "object" && p !== null && typeof (p as KeysetPosition).value === "string" && typeof (p as KeysetPosition).id === "string",
+);
+
+/**
+ * Parses an AIP-132 order_by of one field, optionally followed by " desc";
+ * validation has already checked the field. Empty means newest first.
+ */
+export function parseOrderBy<Field extends string>(orderBy: string, defaultField: Field): { field: Field; descending: boolean } {
+  if (orderBy.trim() === "") return { field: defaultField, descending: true };
+  const [field, direction] = orderBy.trim().split(/\s+/);
+  return { field: field as Field, descending: direction === "desc" };
+}
+
 /** The page size to use: `fallback` for 0, at most `max`. Negative sizes are refused by validation. */
 export function pageSize(requested: number, fallback = 50, max = 1000): number {
   return requested === 0 ? fallback : Math.min(requested, max);

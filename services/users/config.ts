@@ -1,21 +1,17 @@
 import { loadConfig, settings, type ConfigSource } from "../kit/config.js";
+import { commonSettings } from "../kit/settings.js";
 
 /** The settings of the users service. */
 export const usersSettings = {
-  host: settings.string("LAUNCHPAD_LISTEN_HOST", "127.0.0.1", "Address every part listens on"),
+  ...commonSettings,
   port: settings.port("LAUNCHPAD_USERS_PORT", 50051, "UserService gRPC port"),
   metricsPort: settings.port("LAUNCHPAD_USERS_METRICS_PORT", 9451, "UserService Prometheus /metrics port"),
-  dataDir: settings.string("LAUNCHPAD_DATA_DIR", "./data", "Directory of the embedded SQLite databases"),
   databaseUrl: settings.databaseUrl("LAUNCHPAD_USERS_DATABASE_URL", "PostgreSQL URL of the users database; SQLite when empty"),
   adminEmail: settings.string("LAUNCHPAD_ADMIN_EMAIL", "admin@launchpad.local", "Email of the admin created on first start"),
   adminPassword: settings.string("LAUNCHPAD_ADMIN_PASSWORD", "", "Password of that admin; generated and printed once when empty"),
-  issuer: settings.string("LAUNCHPAD_TOKEN_ISSUER", "launchpad", "iss claim of access tokens"),
-  audience: settings.string("LAUNCHPAD_TOKEN_AUDIENCE", "launchpad", "aud claim of access tokens"),
   accessTokenTtl: settings.duration("LAUNCHPAD_ACCESS_TOKEN_TTL", "10m", "Lifetime of access tokens"),
   refreshTokenTtl: settings.duration("LAUNCHPAD_REFRESH_TOKEN_TTL", "7d", "Lifetime of a sign-in (its refresh tokens)"),
   loginDelay: settings.duration("LAUNCHPAD_LOGIN_DELAY", "500ms", "First delay of throttled sign-ins; doubles per failure"),
-  shutdownGrace: settings.duration("LAUNCHPAD_SHUTDOWN_GRACE", "10s", "Time in-flight calls get to finish on shutdown"),
-  logLevel: settings.oneOf("LAUNCHPAD_LOG_LEVEL", ["debug", "info", "warn", "error", "silent"], "info", "Log level"),
 };
 
 /** The users service's configuration, validated. */

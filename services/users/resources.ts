@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ApiKeySchema, PreferencesSchema, UserSchema, type ApiKey, type User } from "../../gen/launchpad/user/v1/user_pb.js";
 import { DomainError } from "../kit/errors.js";
+import { etagOf } from "../kit/etag.js";
 import type { ApiKeyRecord, UserRecord } from "./store/types.js";
 
 const userNamePattern = /^users\/([\w-]{1,64})$/;
@@ -29,16 +30,6 @@ export const isUserName = (name: string) => userNamePattern.test(name);
 
 /** Whether a string is an API key name; for validation rules. */
 export const isApiKeyName = (name: string) => apiKeyNamePattern.test(name);
-
-/** The etag of a stored version (AIP-154); opaque to clients. */
-export const etagOf = (version: number) => `v${version}`;
-
-/** The version an etag names, or undefined for an empty etag; a foreign etag can never match. */
-export function versionOfEtag(etag: string): number | undefined {
-  if (etag === "") return undefined;
-  const match = /^v(\d+)$/.exec(etag);
-  return match ? Number(match[1]) : -1;
-}
 
 /** The API form of a stored user. */
 export function toUser(record: UserRecord): User {

@@ -2,7 +2,8 @@ import { join } from "node:path";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { UserService } from "../../gen/launchpad/user/v1/user_service_pb.js";
 import type { Logger } from "../kit/logger.js";
-import { createServiceServer, type ServiceServer } from "../kit/server.js";
+import type { BuiltService } from "../kit/serve-part.js";
+import { createServiceServer } from "../kit/server.js";
 import { bootstrapAdmin, type BootstrapAdmin } from "./bootstrap-admin.js";
 import type { UsersConfig } from "./config.js";
 import { createLocalVerifier } from "./credentials.js";
@@ -13,14 +14,10 @@ import { loadSigningKeys } from "./signing-keys.js";
 import { openUserStore } from "./store/index.js";
 import { userRequestRules } from "./validation.js";
 
-/** An unstarted users service: its gRPC server, metrics, and what first start created. */
-export interface UsersServer {
-  server: ServiceServer;
-  registry: Registry;
+/** An unstarted users service, and what its first start created. */
+export interface UsersServer extends BuiltService {
   /** Set on the first start of an empty database. */
   admin: BootstrapAdmin | undefined;
-  /** Closes the database; call after the server has shut down. */
-  close(): Promise<void>;
 }
 
 /**

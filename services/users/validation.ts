@@ -12,6 +12,7 @@ import {
 import type { FieldViolation } from "../kit/errors.js";
 import { methodPath } from "../kit/grpc/service-definition.js";
 import type { RequestRule } from "../kit/middleware/validation.js";
+import { check, environmentPattern, nameRule, orderByRule, pageSizeRule, violation } from "../kit/rules.js";
 import { isApiKeyName, isUserName } from "./resources.js";
 
 /** Paths UpdateUser accepts in its update_mask. */
@@ -29,21 +30,6 @@ export const updatableUserPaths = [
 export const userOrderFields = ["create_time", "email", "display_name"] as const;
 
 const emailPattern = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]+$/;
-const environmentPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
-const violation = (field: string, reason: string, description: string): FieldViolation => ({ field, reason, description });
-
-const check = (ok: boolean, field: string, reason: string, description: string) =>
-  ok ? [] : [violation(field, reason, description)];
-
-function nameRule(field: string, value: string, isName: (v: string) => boolean, form: string) {
-  return value === "" ? [] : check(isName(value), field, "INVALID_NAME", `must be a resource name of the form ${form}`);
-}
-
-function pageSizeRule(pageSize: number) {
-  return check(pageSize >= 0, "page_size", "INVALID_PAGE_SIZE", "must not be negative");
-}
-
 function passwordRule(field: string, password: string) {
   return check(
     [...password].length >= 12 && [...password].length <= 256,
@@ -88,12 +74,7 @@ export const userRequestRules: Record<string, RequestRule<any>> = {
   [methodPath(UserService.method.deleteUser)]: (r: { name: string }) => nameRule("name", r.name, isUserName, "users/{user}"),
   [methodPath(UserService.method.listUsers)]: (r: ListUsersRequest) => [
     ...pageSizeRule(r.pageSize),
-    ...check(
-      r.orderBy === "" || new RegExp(`^(${userOrderFields.join("|")})( desc)?$`).test(r.orderBy.trim()),
-      "order_by",
-      "INVALID_ORDER_BY",
-      `must be one of ${userOrderFields.join(", ")}, optionally followed by " desc"`,
-    ),
+    ...orderByRule(r.orderBy, userOrderFields),
   ],
   [methodPath(UserService.method.createUser)]: (r: CreateUserRequest) => {
     const user = r.user!;

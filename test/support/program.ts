@@ -106,8 +106,8 @@ export interface StartedProgram extends ProgramRun {
 export async function startLaunchpad(args: readonly string[], env: Record<string, string>): Promise<StartedProgram> {
   const run = runLaunchpad(args, env);
   await run.waitForStdout(/Launchpad is running[\s\S]*Sign in:[\s\S]*\/Login\n/);
-  const usersPort = Number(/users gRPC\s+[\w.:[\]-]+:(\d+)\n/.exec(run.stdout())![1]);
-  const metricsPort = Number(/users metrics\s+http:\/\/[\w.:[\]-]+:(\d+)\/metrics/.exec(run.stdout())![1]);
+  const usersPort = Number(/users\s+gRPC\s+[\w.:[\]-]+:(\d+)\s/.exec(run.stdout())![1]);
+  const metricsPort = Number(/users\s+gRPC.*metrics http:\/\/[\w.:[\]-]+:(\d+)\/metrics/.exec(run.stdout())![1]);
   return Object.assign(run, { usersPort, metricsPort });
 }
 

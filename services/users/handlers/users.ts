@@ -4,41 +4,25 @@ import type { UserService } from "../../../gen/launchpad/user/v1/user_service_pb
 import { roleGrants } from "../../kit/auth/permissions.js";
 import type { Principal } from "../../kit/auth/principal.js";
 import { DomainError } from "../../kit/errors.js";
-import { parseFilter, type FilterField } from "../../kit/filter.js";
-import { pageSize, pageTokens } from "../../kit/page-token.js";
+import { enumFilterValues, parseFilter, type FilterField } from "../../kit/filter.js";
+import { keysetPageTokens, pageSize, parseOrderBy } from "../../kit/page-token.js";
 import type { Handlers } from "../../kit/server.js";
 import { hashPassword, verifyPassword } from "../passwords.js";
-import { toUser, userIdOf, userName, versionOfEtag } from "../resources.js";
+import { toUser, userIdOf, userName } from "../resources.js";
+import { generationOfEtag } from "../../kit/etag.js";
 import type { UserChanges, UserOrder, UserRecord } from "../store/types.js";
 import { updatableUserPaths } from "../validation.js";
 import type { UserServiceDeps } from "./deps.js";
-
-const enumValues = (e: Record<string, string | number>, prefix: string) =>
-  Object.fromEntries(
-    Object.entries(e)
-      .filter(([, v]) => typeof v === "number" && v !== 0)
-      .map(([k, v]) => [`${prefix}${k}`, v as number]),
-  );
 
 /** The fields ListUsers and StreamUsers can filter on. */
 export const userFilterFields: Record<string, FilterField> = {
   email: { kind: "string" },
   display_name: { kind: "string" },
-  role: { kind: "enum", values: enumValues(Role, "ROLE_") },
-  kind: { kind: "enum", values: enumValues(UserKind, "USER_KIND_") },
-  state: { kind: "enum", values: enumValues(UserState, "USER_STATE_") },
+  role: { kind: "enum", values: enumFilterValues(Role, "ROLE_") },
+  kind: { kind: "enum", values: enumFilterValues(UserKind, "USER_KIND_") },
+  state: { kind: "enum", values: enumFilterValues(UserState, "USER_STATE_") },
   create_time: { kind: "timestamp" },
 };
-
-const userPageTokens = pageTokens((p): p is { value: string; id: string } =>
-  typeof p === "object" && p !== null && typeof (p as { value?: unknown }).value === "string" && typeof (p as { id?: unknown }).id === "string",
-);
-
-function parseOrder(orderBy: string): UserOrder {
-  if (orderBy === "") return { field: "create_time", descending: true };
-  const [field, direction] = orderBy.split(/\s+/);
-  return { field: field as UserOrder["field"], descending: direction === "desc" };
-}
 
 function sortValue(user: UserRecord, order: UserOrder): string {
   if (order.field === "email") return user.email;
@@ -91,20 +75,20 @@ export function createUserHandlers({ store, clock, stopping }: UserServiceDeps) 
 
     async listUsers(request) {
       const query = { filter: request.filter, orderBy: request.orderBy.trim(), showDeleted: request.showDeleted };
-      const order = parseOrder(query.orderBy);
+      const order: UserOrder = parseOrderBy<UserOrder["field"]>(query.orderBy, "create_time");
       const limit = pageSize(request.pageSize);
       const { users, totalSize } = await store.listUsers({
         filter: parseFilter(request.filter, userFilterFields),
         order,
         showDeleted: request.showDeleted,
-        after: userPageTokens.decode(request.pageToken, query),
+        after: keysetPageTokens.decode(request.pageToken, query),
         limit: limit + 1,
       });
       const page = users.slice(0, limit);
       const last = page.at(-1);
       return {
         users: page.map(toUser),
-        nextPageToken: users.length > limit && last ? userPageTokens.encode({ value: sortValue(last, order), id: last.id }, query) : "",
+        nextPageToken: users.length > limit && last ? keysetPageTokens.encode({ value: sortValue(last, order), id: last.id }, query) : "",
         totalSize,
       };
     },
@@ -138,13 +122,13 @@ export function createUserHandlers({ store, clock, stopping }: UserServiceDeps) 
     async updateUser(request, context) {
       const current = await load(request.user!.name);
       const changes = changesOf(request.user!, request.updateMask!.paths, context.principal!, current);
-      const updated = await store.updateUser(current.id, changes, versionOfEtag(request.user!.etag), clock());
+      const updated = await store.updateUser(current.id, changes, generationOfEtag(request.user!.etag), clock());
       return { user: toUser(updated) };
     },
 
     async deleteUser(request) {
       const current = await load(request.name);
-      return { user: toUser(await store.disableUser(current.id, versionOfEtag(request.etag), clock())) };
+      return { user: toUser(await store.disableUser(current.id, generationOfEtag(request.etag), clock())) };
     },
 
     async *streamUsers(request) {
