@@ -1,0 +1,15 @@
+import type { DeploymentMetrics } from "../metrics.js";
+import type { DeploymentStore, EventRecord } from "../store/types.js";
+import type { WatchHub } from "../watch/hub.js";
+
+/** What DeploymentService's handlers are built from. */
+export interface DeploymentServiceDeps {
+  store: DeploymentStore;
+  hub: WatchHub;
+  metrics: DeploymentMetrics;
+  clock: () => Date;
+  /** Call after every commit: wakes the watch hub and counts what changed. */
+  committed(events: EventRecord[]): void;
+  /** Most deployments in a WatchDeployments snapshot. */
+  snapshotLimit: number;
+}
