@@ -1,4 +1,5 @@
 import pg from "pg";
+import { parsePostgresUrl } from "../../kit/database/postgres-dialect.js";
 import type { Listen } from "./hub.js";
 
 /** Reconnection and error reporting of a PostgreSQL listener. */
@@ -24,7 +25,7 @@ export interface PostgresListenerOptions {
  */
 export function createPostgresListener(url: string, channel: string, options: PostgresListenerOptions = {}): Listen {
   if (channel === "") throw new Error("the notification channel must not be empty");
-  const connectionString = withoutSchema(url);
+  const { connectionString } = parsePostgresUrl(url);
   const onError = options.onError ?? (() => undefined);
   const minBackoffMs = options.minBackoffMs ?? 100;
   const maxBackoffMs = options.maxBackoffMs ?? 10_000;
@@ -76,10 +77,4 @@ export function createPostgresListener(url: string, channel: string, options: Po
       await current?.end().catch(() => undefined);
     };
   };
-}
-
-function withoutSchema(url: string): string {
-  const parsed = new URL(url);
-  parsed.searchParams.delete("schema");
-  return parsed.toString();
 }

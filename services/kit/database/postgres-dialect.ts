@@ -23,14 +23,9 @@ export function isPostgresUrl(url: string | undefined): url is string {
  * The schema itself is created by the migrator (see openDatabase).
  */
 export function createPostgresDialect(url: string): PostgresConnection {
-  const parsed = new URL(url);
-  const schema = parsed.searchParams.get("schema") ?? undefined;
-  parsed.searchParams.delete("schema");
-  if (schema !== undefined && !identifier.test(schema)) {
-    throw new Error(`schema "${schema}" must be lower-case letters, digits and underscores`);
-  }
+  const { connectionString, schema } = parsePostgresUrl(url);
   const pool = new pg.Pool({
-    connectionString: parsed.toString(),
+    connectionString,
     options: schema === undefined ? undefined : `-c search_path=${schema}`,
     types: int8AsNumber(),
   });
@@ -39,6 +34,17 @@ export function createPostgresDialect(url: string): PostgresConnection {
   // and opens another when needed; queries in flight report their own errors.
   pool.on("error", () => undefined);
   return { dialect: new PostgresDialect({ pool }), schema };
+}
+
+/** Splits Launchpad's `schema` query parameter off a PostgreSQL URL; pg never sees it. */
+export function parsePostgresUrl(url: string): { connectionString: string; schema: string | undefined } {
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get("schema") ?? undefined;
+  parsed.searchParams.delete("schema");
+  if (schema !== undefined && !identifier.test(schema)) {
+    throw new Error(`schema "${schema}" must be lower-case letters, digits and underscores`);
+  }
+  return { connectionString: parsed.toString(), schema };
 }
 
 // count(*) and other bigint results arrive as strings by default; numbers are
