@@ -1,15 +1,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { createChannel, createClientFactory, Metadata, type Channel, type Client } from "nice-grpc";
 import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import { DeploymentService } from "../../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import { loadDeploymentsConfig } from "../../services/deployments/config.js";
 import { startDeployments } from "../../services/deployments/main.js";
 import { toNiceService, type NiceDefinitionOf } from "../../services/kit/grpc/service-definition.js";
-import { createLogger } from "../../services/kit/logger.js";
 import type { ServingPart } from "../../services/kit/serve-part.js";
+import { capturedLogger } from "./captured-logger.js";
 import { startTestUsers, type TestUsersService } from "./users-service.js";
 
 /** A typed DeploymentService client. */
@@ -46,14 +45,8 @@ export async function startTestDeployments(
     },
     argv: [],
   });
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  const running = await startDeployments(config, createLogger("deployments", "info", sink));
+  const { logger, lines: logs } = capturedLogger("deployments");
+  const running = await startDeployments(config, logger);
   const address = `127.0.0.1:${running.port}`;
   const channel = createChannel(address);
   const client = createClientFactory().use(errorDetailsClientMiddleware).create(toNiceService(DeploymentService), channel);

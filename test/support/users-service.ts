@@ -1,14 +1,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { createChannel, createClientFactory, Metadata, type Channel, type Client } from "nice-grpc";
 import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import { UserService } from "../../gen/launchpad/user/v1/user_service_pb.js";
 import { toNiceService, type NiceDefinitionOf } from "../../services/kit/grpc/service-definition.js";
-import { createLogger } from "../../services/kit/logger.js";
 import { loadUsersConfig } from "../../services/users/config.js";
 import { startUsers, type RunningUsers } from "../../services/users/main.js";
+import { capturedLogger } from "./captured-logger.js";
 
 /** A typed UserService client. */
 export type UserClient = Client<NiceDefinitionOf<typeof UserService>>;
@@ -51,14 +50,8 @@ export async function startTestUsers(env: Record<string, string> = {}): Promise<
     },
     argv: [],
   });
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  const running = await startUsers(config, createLogger("users", "info", sink));
+  const { logger, lines: logs } = capturedLogger("users");
+  const running = await startUsers(config, logger);
   const address = `127.0.0.1:${running.port}`;
   const channel = createChannel(address);
   const client = createClientFactory().use(errorDetailsClientMiddleware).create(toNiceService(UserService), channel);
