@@ -1,3 +1,4 @@
+import { DeploymentState } from "../../gen/launchpad/deployment/v1/deployment_pb.js";
 import {
   DeploymentService,
   type CancelDeploymentRequest,
@@ -71,6 +72,7 @@ function reportRule(r: ReportDeploymentProgressRequest): FieldViolation[] {
   }
   return [
     ...nameOf("name", r.name),
+    ...check(DeploymentState[r.state] !== undefined, "state", "INVALID_STATE", "must be a DeploymentState; DEPLOYMENT_STATE_UNSPECIFIED keeps the current one"),
     ...check(r.progressPercent >= 0 && r.progressPercent <= 100, "progress_percent", "PROGRESS_OUT_OF_RANGE", "must be from 0 to 100"),
     ...check(length(r.statusMessage) <= 1000, "status_message", "INVALID_STATUS_MESSAGE", "must be at most 1000 characters"),
     ...check(validUrl, "log_url", "INVALID_LOG_URL", "must be an http or https URL of at most 2048 characters"),

@@ -89,12 +89,12 @@ export function createLifecycleHandlers({ store, clock, committed }: DeploymentS
 
     async cancelDeployment(request, context) {
       const principal = context.principal!;
+      // Environments are immutable, so checking outside the transaction is safe,
+      // and it comes before the etag check: that would tell strangers the etag.
+      assertEnvironmentAllowed(principal, (await load(request.name)).environment);
       const { deployment, events } = await store.update(
         deploymentIdOf(request.name),
-        (current) => {
-          assertEnvironmentAllowed(principal, current.environment);
-          return decideCancel(current, request.reason, principal.user, clock());
-        },
+        (current) => decideCancel(current, request.reason, principal.user, clock()),
         generationOfEtag(request.etag),
         clock(),
       );
