@@ -59,9 +59,17 @@ async function migrate<Schema>(db: Kysely<Schema>, migrations: Record<string, Mi
     // Also creates the schema when missing, tolerating replicas that race to do it.
     migrationTableSchema: schema,
   });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error !== undefined) {
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    if (error === undefined) return;
+    // Kysely's migrator lists the tables of every schema by name; a schema
+    // dropped by someone else meanwhile (3F000) fails that listing, not us.
+    if (isUndefinedSchema(error) && attempt < 5) continue;
     const failed = results?.find((result) => result.status === "Error")?.migrationName;
     throw new Error(failed ? `migration ${failed} failed` : "migrating the database failed", { cause: error });
   }
+}
+
+function isUndefinedSchema(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "3F000";
 }
