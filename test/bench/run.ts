@@ -5,7 +5,8 @@
  *
  * Needs Linux, taskset and h2load (Debian: apt-get install nghttp2-client).
  * Flags: --rounds=N (5), --round-seconds=S (4), --clients=C (8),
- * --streams=M (8), --profile (also profile the server under test).
+ * --streams=M (8), --profile (also profile the server under test),
+ * --only=name[,name] (run only these benchmarks).
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -13,11 +14,13 @@ import { parseArgs } from "node:util";
 import type { Benchmark, BenchSettings } from "./support/benchmark.js";
 import { cleanUpNow } from "./support/cleanup.js";
 import { missingTools } from "./support/h2load.js";
+import { createThroughput } from "./create-throughput.js";
 import { usersGetUser } from "./users-getuser.js";
+import { watchFanout } from "./watch-fanout.js";
 
-const benchmarks: Benchmark<any>[] = [usersGetUser];
+const benchmarks: Benchmark<any>[] = [usersGetUser, watchFanout, createThroughput];
 
-function settingsFrom(argv: string[]): BenchSettings {
+function settingsFrom(argv: string[]): BenchSettings & { only: string[] } {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -26,6 +29,7 @@ function settingsFrom(argv: string[]): BenchSettings {
       clients: { type: "string", default: "8" },
       streams: { type: "string", default: "8" },
       profile: { type: "boolean", default: false },
+      only: { type: "string", default: "" },
     },
   });
   const positive = (flag: string, raw: string) => {
@@ -40,6 +44,7 @@ function settingsFrom(argv: string[]): BenchSettings {
     streams: Math.round(positive("streams", values.streams)),
     profile: values.profile,
     outputDir: join("test-output", "bench"),
+    only: values.only.split(",").filter((name) => name !== ""),
   };
 }
 
@@ -50,8 +55,11 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: cannot run without ${missing.join(" and ")}\n`);
     process.exit(2);
   }
+  const unknown = settings.only.filter((name) => !benchmarks.some((b) => b.name === name));
+  if (unknown.length > 0) throw new Error(`--only: no benchmark named ${unknown.join(", ")} (have ${benchmarks.map((b) => b.name).join(", ")})`);
   await mkdir(settings.outputDir, { recursive: true });
   for (const benchmark of benchmarks) {
+    if (settings.only.length > 0 && !settings.only.includes(benchmark.name)) continue;
     process.stderr.write(`bench: ${benchmark.name}\n`);
     const result = await benchmark.run(settings);
     const file = join(settings.outputDir, `${benchmark.name}.json`);

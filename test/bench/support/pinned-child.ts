@@ -10,6 +10,12 @@ export interface PinnedChild<Ready> {
   ready: Ready;
   /** Runs `during` with the child's CPU profiler on, and writes the profile (.cpuprofile) to `file`. */
   profile<T>(file: string, during: () => Promise<T>): Promise<T>;
+  /**
+   * Sends `message` over IPC and resolves with the child's first reply of
+   * type `replyType`; a reply of type "request-failed" (with `error`) rejects.
+   * One request at a time per child.
+   */
+  request<Reply extends { type: string }>(message: object, replyType: Reply["type"], timeoutMs?: number): Promise<Reply>;
   /** Asks the child to stop and exit cleanly; kills it after 15 s. */
   stop(): Promise<void>;
 }
@@ -46,6 +52,7 @@ export async function startPinnedChild<Ready>(options: PinnedChildOptions): Prom
       pid: child.pid!,
       ready,
       profile: (file, during) => profileChild(child, options.name, file, during),
+      request: (message, replyType, timeoutMs) => requestReply(child, options.name, message, replyType, timeoutMs ?? 600_000),
       stop: () => stopChild(child),
     };
   } catch (error) {
@@ -96,6 +103,31 @@ function ask(child: ChildProcess, name: string, message: object, replyType: Prof
       child.off("message", onMessage).off("exit", onExit);
       if (error) reject(error);
       else resolve();
+    }
+    child.on("message", onMessage).on("exit", onExit);
+    child.send(message);
+  });
+}
+
+function requestReply<Reply extends { type: string }>(
+  child: ChildProcess,
+  name: string,
+  message: object,
+  replyType: string,
+  timeoutMs: number,
+): Promise<Reply> {
+  return new Promise<Reply>((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`${name}: no "${replyType}" reply within ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (reply: { type?: string; error?: string }) => {
+      if (reply.type === replyType) done(undefined, reply as Reply);
+      else if (reply.type === "request-failed") done(new Error(`${name}: ${reply.error}`));
+    };
+    const onExit = () => done(new Error(`${name} exited while handling a request`));
+    function done(error?: Error, reply?: Reply) {
+      clearTimeout(timer);
+      child.off("message", onMessage).off("exit", onExit);
+      if (error) reject(error);
+      else resolve(reply!);
     }
     child.on("message", onMessage).on("exit", onExit);
     child.send(message);
