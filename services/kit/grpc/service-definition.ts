@@ -70,12 +70,32 @@ function toNiceMethod(method: DescMethod): MethodDefinition<unknown, unknown, un
   return {
     path: methodPath(method),
     requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
-    responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+    responseStream: responseStream(method),
     requestSerialize: (value) => toBinary(input, create(input, value as MessageInitShape<DescMessage>)),
     requestDeserialize: (bytes) => decodeRequest(input, bytes),
-    responseSerialize: (value) => toBinary(output, create(output, value as MessageInitShape<DescMessage>)),
+    responseSerialize: responseStream(method) ? encodeOnce(output) : (value) => toBinary(output, create(output, value as MessageInitShape<DescMessage>)),
     responseDeserialize: (bytes) => fromBinary(output, bytes),
     options: idempotencyOption(method),
+  };
+}
+
+const responseStream = (method: DescMethod) =>
+  method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming";
+
+/**
+ * Stream responses are often one message sent to many streams (a change fanned
+ * out to every watcher): each message object is encoded once. Handlers never
+ * change a message after yielding it.
+ */
+function encodeOnce(schema: DescMessage): (value: unknown) => Uint8Array {
+  const encoded = new WeakMap<object, Uint8Array>();
+  return (value) => {
+    let bytes = encoded.get(value as object);
+    if (!bytes) {
+      bytes = toBinary(schema, create(schema, value as MessageInitShape<DescMessage>));
+      encoded.set(value as object, bytes);
+    }
+    return bytes;
   };
 }
 
