@@ -30,8 +30,11 @@ function stamps(current: DeploymentRecord, next: State, now: Date): DeploymentCh
 export function decideReport(current: DeploymentRecord, report: ProgressReport, actor: string, now: Date): DeploymentChange | undefined {
   const state = report.state === State.UNSPECIFIED ? current.state : report.state;
   const changesState = state !== current.state;
-  if (changesState) assertTransition(current.state, state, "agent");
-  else if (!isUnfinished(current.state)) assertTransition(current.state, state, "agent");
+  // Reporting IN_PROGRESS claims a PENDING deployment; only the first claim is
+  // legal, so of several agents exactly one drives it.
+  if (changesState || report.state === State.IN_PROGRESS || !isUnfinished(current.state)) {
+    assertTransition(current.state, state, "agent");
+  }
   let progressPercent = report.progressPercent === 0 ? current.progressPercent : report.progressPercent;
   assertProgress(current.progressPercent, progressPercent);
   if (state === State.SUCCEEDED) progressPercent = 100;

@@ -245,7 +245,8 @@ describe("decideReport: what an agent's report changes", () => {
     ({ state }) => {
       const current = record(state, { progressPercent: 30, statusMessage: "ok", logUrl: "https://logs.example.com/1" });
       expect(decideReport(current, report({}), "a", now)).toBeUndefined();
-      expect(decideReport(current, report({ state }), "a", now)).toBeUndefined();
+      // Reporting IN_PROGRESS claims a deployment, so a second claim is refused rather than ignored.
+      if (state !== State.IN_PROGRESS) expect(decideReport(current, report({ state }), "a", now)).toBeUndefined();
       expect(decideReport(current, report({ progressPercent: 30, statusMessage: "ok", logUrl: "https://logs.example.com/1" }), "a", now)).toBeUndefined();
     },
   );
@@ -405,7 +406,18 @@ describe("over gRPC", () => {
     );
   });
 
-  it.each(storedStates.filter(isUnfinished).map((state) => ({ state, name: State[state] })))(
+  it("reporting IN_PROGRESS again is refused: the first report claimed the deployment for one agent", async () => {
+    const deployment = await deploymentIn(driver, State.IN_PROGRESS, "claimed twice");
+    const before = await recordOf(driver, deployment.name);
+    await expectGrpcError(
+      client().reportDeploymentProgress({ name: deployment.name, state: State.IN_PROGRESS }, driver.asAgent()),
+      Status.FAILED_PRECONDITION,
+      "INVALID_STATE_TRANSITION",
+    );
+    expect(await recordOf(driver, deployment.name)).toEqual(before);
+  });
+
+  it.each(storedStates.filter((state) => isUnfinished(state) && state !== State.IN_PROGRESS).map((state) => ({ state, name: State[state] })))(
     "reporting the current state of a $name deployment with nothing new changes nothing",
     async ({ state }) => {
       const deployment = await deploymentIn(driver, state, `same ${State[state]}`);
