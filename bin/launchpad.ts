@@ -8,9 +8,11 @@ import { deploymentsSettings, loadDeploymentsConfig } from "../services/deployme
 import { startDeployments } from "../services/deployments/main.js";
 import { loadUsersConfig, usersSettings } from "../services/users/config.js";
 import { startUsers } from "../services/users/main.js";
+import { edgeSettings, loadEdgeConfig } from "../edge/config.js";
+import { startEdge } from "../edge/main.js";
 import { demoAgentKey } from "./demo-agent-key.js";
 
-const targets = ["all", "users", "deployments", "agent"] as const;
+const targets = ["all", "users", "deployments", "edge", "agent"] as const;
 type Target = (typeof targets)[number];
 
 function targetOf(argv: string[]): Target {
@@ -24,7 +26,7 @@ function targetOf(argv: string[]): Target {
 
 function printHelp(): void {
   const all = new Map<string, Setting<unknown>>();
-  for (const spec of [usersSettings, deploymentsSettings, agentSettings]) {
+  for (const spec of [usersSettings, deploymentsSettings, edgeSettings, agentSettings]) {
     for (const setting of Object.values(spec as Record<string, Setting<unknown>>)) all.set(setting.env, setting);
   }
   const rows = [...all.values()].map(
@@ -65,6 +67,14 @@ async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
     deploymentsAddress = `${config.host}:${deployments.port}`;
     lines.push(`  deployments  gRPC ${deploymentsAddress}   metrics http://${config.host}:${deployments.metricsPort}/metrics`);
   }
+  if (target === "all" || target === "edge") {
+    const config = loadEdgeConfig();
+    if (usersAddress) config.usersAddress = usersAddress;
+    if (target === "all") config.deploymentsAddress = deploymentsAddress;
+    const edge = await startEdge(config, createLogger("edge", config.logLevel));
+    parts.push(edge);
+    lines.push(`  edge         http://${config.host}:${edge.port}   Connect, gRPC-Web, gRPC; /healthz /readyz /metrics /.well-known/jwks.json`);
+  }
   if (target === "agent" || (target === "all" && agentConfig.demoAgent === "on")) {
     const apiKey =
       target === "agent"
@@ -97,6 +107,7 @@ async function main(argv: string[]): Promise<void> {
   // Every part's settings are validated before anything starts.
   loadUsersConfig();
   loadDeploymentsConfig();
+  loadEdgeConfig();
   const agentConfig = loadAgentConfig();
   const parts: RunningPart[] = [];
   stopOnSignals(parts, createLogger("launchpad", agentConfig.logLevel));

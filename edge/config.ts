@@ -1,0 +1,21 @@
+import { loadConfig, settings, type ConfigSource } from "../services/kit/config.js";
+import { commonSettings } from "../services/kit/settings.js";
+
+/** The settings of the edge. */
+export const edgeSettings = {
+  host: commonSettings.host,
+  logLevel: commonSettings.logLevel,
+  shutdownGrace: commonSettings.shutdownGrace,
+  port: settings.port("LAUNCHPAD_EDGE_PORT", 8080, "Edge HTTP port: Connect, gRPC-Web, gRPC, REST, console"),
+  usersAddress: settings.string("LAUNCHPAD_USERS_ADDRESS", "127.0.0.1:50051", "host:port of UserService"),
+  deploymentsAddress: settings.string("LAUNCHPAD_DEPLOYMENTS_ADDRESS", "127.0.0.1:50052", "host:port of DeploymentService"),
+  requestTimeout: settings.duration("LAUNCHPAD_EDGE_REQUEST_TIMEOUT", "30s", "Deadline of unary calls that name none"),
+};
+
+/** The edge's configuration, validated. */
+export type EdgeConfig = ReturnType<typeof loadEdgeConfig>;
+
+/** Reads the edge's configuration from flags and the environment. */
+export function loadEdgeConfig(source?: ConfigSource) {
+  return loadConfig(edgeSettings, source);
+}

@@ -1,0 +1,29 @@
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import type { RunningPart } from "../services/kit/lifecycle.js";
+import type { Logger } from "../services/kit/logger.js";
+import type { EdgeConfig } from "./config.js";
+import { buildEdge } from "./server.js";
+
+/** The edge, listening. */
+export interface RunningEdge extends RunningPart {
+  port: number;
+}
+
+/** Starts the edge on config.host:config.port. stop() stops accepting and lets open requests finish within the grace period. */
+export async function startEdge(config: EdgeConfig, logger: Logger): Promise<RunningEdge> {
+  const edge = buildEdge(config, logger);
+  edge.server.listen(config.port, config.host);
+  await once(edge.server, "listening");
+  return {
+    name: "edge",
+    port: (edge.server.address() as AddressInfo).port,
+    async stop() {
+      const closed = new Promise<void>((resolve) => edge.server.close(() => resolve()));
+      const timer = setTimeout(() => edge.server.emit("close"), config.shutdownGrace).unref();
+      await closed;
+      clearTimeout(timer);
+      edge.close();
+    },
+  };
+}

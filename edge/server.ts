@@ -1,0 +1,82 @@
+import type { Server } from "node:net";
+import { createContextKey, createContextValues } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import { DeploymentService } from "../gen/launchpad/deployment/v1/deployment_service_pb.js";
+import { UserService } from "../gen/launchpad/user/v1/user_service_pb.js";
+import type { Logger } from "../services/kit/logger.js";
+import type { EdgeConfig } from "./config.js";
+import { connectRoutes } from "./connect-routes.js";
+import { createJwksDocument } from "./endpoints/jwks.js";
+import { sendJson, sendText } from "./endpoints/responses.js";
+import { createEdgeHttpServer, type EdgeRequest, type EdgeResponse } from "./http-server.js";
+import { createUpstream } from "./upstream/forward.js";
+import { createReadiness } from "./upstream/health.js";
+
+/** A built, unstarted edge. */
+export interface Edge {
+  server: Server;
+  registry: Registry;
+  /** Closes the upstream channels; call after the server has closed. */
+  close(): void;
+}
+
+const clientAddressKey = createContextKey<string | undefined>(undefined, { description: "client address" });
+
+/**
+ * Builds the edge: connect-node serving every method of both services over
+ * Connect, gRPC-Web and gRPC, forwarded to the owning service over gRPC;
+ * plus /healthz, /readyz, /metrics and the JWKS. Nothing listens yet.
+ */
+export function buildEdge(config: EdgeConfig, logger: Logger): Edge {
+  const users = createUpstream(config.usersAddress);
+  const deployments = createUpstream(config.deploymentsAddress);
+  const readiness = createReadiness({ users: config.usersAddress, deployments: config.deploymentsAddress });
+  const jwks = createJwksDocument(users);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const notFound = (_req: EdgeRequest, res: EdgeResponse) => sendText(res, 404, "not found\n");
+  const connect = connectNodeAdapter({
+    routes: connectRoutes(
+      [
+        { service: UserService, upstream: users },
+        { service: DeploymentService, upstream: deployments },
+      ],
+      { defaultTimeoutMs: config.requestTimeout, clientAddress: (context) => context.values.get(clientAddressKey) },
+    ),
+    contextValues: (req) => createContextValues().set(clientAddressKey, req.socket.remoteAddress),
+    fallback: notFound,
+  });
+
+  const endpoints: Record<string, (req: EdgeRequest, res: EdgeResponse) => Promise<void>> = {
+    "/healthz": async (_req, res) => sendJson(res, 200, { status: "ok" }),
+    "/readyz": async (_req, res) => {
+      const upstreams = await readiness.check();
+      const ready = Object.values(upstreams).every(Boolean);
+      sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "not ready", upstreams });
+    },
+    "/metrics": async (_req, res) => sendText(res, 200, await registry.metrics(), registry.contentType),
+    "/.well-known/jwks.json": async (_req, res) => sendJson(res, 200, await jwks(), { "cache-control": "public, max-age=60" }),
+  };
+
+  const server = createEdgeHttpServer((req, res) => {
+    const endpoint = req.method === "GET" ? endpoints[(req.url ?? "").split("?")[0]!] : undefined;
+    if (!endpoint) return connect(req, res);
+    endpoint(req, res).catch((error) => {
+      logger.error({ err: error, path: req.url }, "endpoint failed");
+      if (!res.headersSent) sendJson(res, 503, { status: "unavailable" });
+      else res.end();
+    });
+  });
+
+  return {
+    server,
+    registry,
+    close() {
+      readiness.close();
+      users.close();
+      deployments.close();
+    },
+  };
+}

@@ -1,0 +1,90 @@
+import { Client, Metadata, credentials, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import { toConnectError } from "./errors.js";
+
+/** Request headers passed to the services; everything else (hop-by-hop, protocol, cookies) stays at the edge. */
+export const forwardedHeaders = ["authorization", "x-request-id", "traceparent", "tracestate"] as const;
+
+/** How one forwarded call is made. */
+export interface ForwardOptions {
+  /** Headers of the incoming request. */
+  headers: Headers;
+  /** Milliseconds left, from the client's deadline or the edge's default. */
+  timeoutMs: number | undefined;
+  /** Aborted when the client goes away: the upstream call is cancelled at once. */
+  signal: AbortSignal;
+  /** The client's address, passed as x-forwarded-for. */
+  clientAddress?: string;
+}
+
+const identity = (bytes: Buffer | Uint8Array) => bytes as Buffer;
+
+function metadataOf(options: ForwardOptions): Metadata {
+  const metadata = new Metadata();
+  for (const name of forwardedHeaders) {
+    const value = options.headers.get(name);
+    if (value !== null) metadata.set(name, value);
+  }
+  if (options.clientAddress) metadata.set("x-forwarded-for", options.clientAddress);
+  return metadata;
+}
+
+function callOptions(options: ForwardOptions) {
+  return options.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
+}
+
+/**
+ * Forwards protobuf bytes to one upstream service over a grpc-js channel,
+ * without decoding them: the edge pays for serialisation only where a
+ * protocol demands it.
+ */
+export function createUpstream(address: string) {
+  const client = new Client(address, credentials.createInsecure(), {
+    "grpc.keepalive_time_ms": 30_000,
+    "grpc.keepalive_timeout_ms": 10_000,
+    "grpc.keepalive_permit_without_calls": 1,
+  });
+
+  return {
+    /** One request, one response. */
+    unary(path: string, request: Uint8Array, options: ForwardOptions): Promise<Uint8Array> {
+      return new Promise((resolve, reject) => {
+        const call = client.makeUnaryRequest(path, identity, identity, Buffer.from(request.buffer, request.byteOffset, request.byteLength), metadataOf(options), callOptions(options), (error: ServiceError | null, response?: Buffer) => {
+          options.signal.removeEventListener("abort", cancel);
+          if (error) reject(toConnectError(error));
+          else resolve(response!);
+        });
+        const cancel = () => call.cancel();
+        options.signal.addEventListener("abort", cancel, { once: true });
+      });
+    },
+
+    /** One request, a stream of responses; ending the iteration cancels the upstream call. */
+    async *serverStream(path: string, request: Uint8Array, options: ForwardOptions): AsyncGenerator<Uint8Array> {
+      const call: ClientReadableStream<Buffer> = client.makeServerStreamRequest(
+        path,
+        identity,
+        identity,
+        Buffer.from(request.buffer, request.byteOffset, request.byteLength),
+        metadataOf(options),
+        callOptions(options),
+      );
+      const cancel = () => call.cancel();
+      options.signal.addEventListener("abort", cancel, { once: true });
+      try {
+        for await (const message of call) yield message as Buffer;
+      } catch (error) {
+        throw toConnectError(error as ServiceError);
+      } finally {
+        options.signal.removeEventListener("abort", cancel);
+        call.cancel();
+      }
+    },
+
+    close(): void {
+      client.close();
+    },
+  };
+}
+
+/** A connection to one upstream service. */
+export type Upstream = ReturnType<typeof createUpstream>;
