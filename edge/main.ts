@@ -12,7 +12,7 @@ export interface RunningEdge extends RunningPart {
 
 /** Starts the edge on config.host:config.port. stop() stops accepting and lets open requests finish within the grace period. */
 export async function startEdge(config: EdgeConfig, logger: Logger): Promise<RunningEdge> {
-  const edge = buildEdge(config, logger);
+  const edge = await buildEdge(config, logger);
   edge.server.listen(config.port, config.host);
   await once(edge.server, "listening");
   return {

@@ -1,3 +1,4 @@
+import type { Http2ServerResponse } from "node:http2";
 import type { Server } from "node:net";
 import { createContextKey, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -10,7 +11,10 @@ import { connectRoutes } from "./connect-routes.js";
 import { createJwksDocument } from "./endpoints/jwks.js";
 import { sendJson, sendText } from "./endpoints/responses.js";
 import { createEdgeHttpServer, type EdgeRequest, type EdgeResponse } from "./http-server.js";
+import { createGrpcProxy, isGrpcRequest } from "./grpc-proxy.js";
+import { startIntrospection } from "./introspection.js";
 import { createUpstream } from "./upstream/forward.js";
+import { createSessionPool } from "./upstream/http2-sessions.js";
 import { createReadiness } from "./upstream/health.js";
 
 /** A built, unstarted edge. */
@@ -24,13 +28,26 @@ export interface Edge {
 const clientAddressKey = createContextKey<string | undefined>(undefined, { description: "client address" });
 
 /**
- * Builds the edge: connect-node serving every method of both services over
- * Connect, gRPC-Web and gRPC, forwarded to the owning service over gRPC;
- * plus /healthz, /readyz, /metrics and the JWKS. Nothing listens yet.
+ * Builds the edge: gRPC relayed frame for frame to the owning service;
+ * connect-node serving every method over Connect and gRPC-Web, forwarded over
+ * gRPC; reflection and health for gRPC tools; /healthz, /readyz, /metrics and
+ * the JWKS. Nothing listens yet.
  */
-export function buildEdge(config: EdgeConfig, logger: Logger): Edge {
+export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edge> {
   const users = createUpstream(config.usersAddress);
   const deployments = createUpstream(config.deploymentsAddress);
+  const services = [UserService, DeploymentService];
+  const introspection = await startIntrospection(services.map((s) => s.typeName));
+  const sessions = createSessionPool();
+  const owners = new Map([
+    [`/${UserService.typeName}/`, config.usersAddress],
+    [`/${DeploymentService.typeName}/`, config.deploymentsAddress],
+  ]);
+  const grpcProxy = createGrpcProxy({
+    sessions,
+    addressOf: (path) =>
+      owners.get(path.slice(0, path.lastIndexOf("/") + 1)) ?? (introspection.serves(path) ? introspection.address : undefined),
+  });
   const readiness = createReadiness({ users: config.usersAddress, deployments: config.deploymentsAddress });
   const jwks = createJwksDocument(users);
   const registry = new Registry();
@@ -61,6 +78,7 @@ export function buildEdge(config: EdgeConfig, logger: Logger): Edge {
   };
 
   const server = createEdgeHttpServer((req, res) => {
+    if (isGrpcRequest(req)) return grpcProxy(req, res as Http2ServerResponse);
     const endpoint = req.method === "GET" ? endpoints[(req.url ?? "").split("?")[0]!] : undefined;
     if (!endpoint) return connect(req, res);
     endpoint(req, res).catch((error) => {
@@ -74,6 +92,8 @@ export function buildEdge(config: EdgeConfig, logger: Logger): Edge {
     server,
     registry,
     close() {
+      introspection.close();
+      sessions.close();
       readiness.close();
       users.close();
       deployments.close();

@@ -1,0 +1,89 @@
+import { constants as http2 } from "node:http2";
+import type { EdgeRequest, EdgeResponse } from "../http-server.js";
+
+/**
+ * The largest request header block the edge accepts: 16 KiB, Node's default
+ * (`--max-http-header-size`), made explicit. Pass it to the servers:
+ * `http.createServer({ maxHeaderSize: maxHeaderBytes })`, where Node itself
+ * answers a larger HTTP/1.1 header block with 431 Request Header Fields Too
+ * Large before any handler runs, and
+ * `http2.createServer({ maxHeaderListSize: maxHeaderBytes })` (the same
+ * option of createSecureServer), which advertises the limit in SETTINGS and
+ * has Node refuse a stream whose headers exceed it.
+ */
+export const maxHeaderBytes = 16 * 1024;
+
+/** Whether the request declares a body (Content-Length) over `maxBytes`. */
+export function declaresTooLargeBody(req: EdgeRequest, maxBytes: number): boolean {
+  const declared = req.headers["content-length"];
+  return declared !== undefined && Number(declared) > maxBytes;
+}
+
+/**
+ * Counts a request's body bytes as they arrive, whoever reads them, and calls
+ * `exceeded` once when they pass `maxBytes` (bodies without a length:
+ * chunked HTTP/1.1, HTTP/2 DATA frames). From then on the body is cut off:
+ * no further byte reaches the reader and the body never ends normally, so a
+ * handler can never take a truncated body for a whole one. The counter sits
+ * on `push`, through which both Node servers hand body bytes to the request.
+ */
+export function watchBodySize(req: EdgeRequest, maxBytes: number, exceeded: () => void): void {
+  let received = 0;
+  let over = false;
+  const push = req.push.bind(req);
+  req.push = (chunk: unknown, encoding?: BufferEncoding) => {
+    if (over) return false;
+    if (chunk !== null && chunk !== undefined) {
+      received += (chunk as { length: number }).length;
+      if (received > maxBytes) {
+        over = true;
+        exceeded();
+        return false;
+      }
+    }
+    return push(chunk, encoding);
+  };
+}
+
+/**
+ * Ends an exchange the edge answered before reading the whole body: once
+ * the answer is out, an HTTP/2 stream is reset with NO_ERROR (RFC 9113
+ * §8.1: the client stops sending), an HTTP/1.1 connection is closed (the
+ * answer says `connection: close`), and the request is destroyed so a
+ * handler still reading it sees an error.
+ */
+export function endAfterAnswer(req: EdgeRequest, res: EdgeResponse): void {
+  const finish = () => {
+    if ("stream" in req) {
+      if (!req.stream.closed) req.stream.close(http2.NGHTTP2_NO_ERROR);
+    }
+    if (!req.destroyed) req.destroy();
+  };
+  if (res.writableFinished) finish();
+  else res.once("finish", finish);
+}
+
+/**
+ * Makes a response ignore its handler from now on: the edge has answered,
+ * and a handler that later writes (e.g. connect-node reporting the broken
+ * body) must neither throw nor add to the answer.
+ */
+export function ignoreFurtherWrites(res: EdgeResponse): void {
+  const target = res as unknown as Record<string, unknown>;
+  const self = function (this: unknown) {
+    return this;
+  };
+  target.writeHead = self;
+  target.setHeader = self;
+  target.appendHeader = self;
+  target.addTrailers = () => undefined;
+  target.flushHeaders = () => undefined;
+  target.write = (...args: unknown[]) => {
+    (args.find((arg) => typeof arg === "function") as (() => void) | undefined)?.();
+    return true;
+  };
+  target.end = function (this: unknown, ...args: unknown[]) {
+    (args.find((arg) => typeof arg === "function") as (() => void) | undefined)?.();
+    return this;
+  };
+}

@@ -1,0 +1,45 @@
+import { Counter, Histogram, type Registry } from "prom-client";
+import type { Protocol } from "./protocol.js";
+
+/** Methods kept as their own label value; any other becomes "other". */
+const knownMethods = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+/** One answered request, as the metrics label it. */
+export interface RequestOutcome {
+  route: string;
+  method: string;
+  /** The HTTP status; 499 when the client went away before the answer was complete. */
+  status: number;
+  protocol: Protocol;
+  durationSeconds: number;
+}
+
+/**
+ * `http_requests_total{route,method,status,protocol}` and
+ * `http_request_duration_seconds{route,method,protocol}` on `registry`. A
+ * stream's duration is its whole life. gRPC calls answer HTTP 200 whatever
+ * their grpc-status.
+ */
+export function createHttpMetrics(registry: Registry) {
+  const registers = [registry];
+  const requests = new Counter({
+    name: "http_requests_total",
+    help: "HTTP requests answered by the edge.",
+    labelNames: ["route", "method", "status", "protocol"] as const,
+    registers,
+  });
+  const duration = new Histogram({
+    name: "http_request_duration_seconds",
+    help: "Time from a request's arrival until its answer was complete.",
+    labelNames: ["route", "method", "protocol"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  return {
+    record(outcome: RequestOutcome): void {
+      const method = knownMethods.has(outcome.method) ? outcome.method : "other";
+      requests.inc({ route: outcome.route, method, status: String(outcome.status), protocol: outcome.protocol });
+      duration.observe({ route: outcome.route, method, protocol: outcome.protocol }, outcome.durationSeconds);
+    },
+  };
+}

@@ -1,0 +1,67 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "../../services/kit/logger.js";
+import type { EdgeRequest, EdgeResponse } from "../http-server.js";
+import type { createHttpMetrics } from "./metrics.js";
+import type { Protocol } from "./protocol.js";
+
+const requestIdPattern = /^[\w.:-]{1,128}$/;
+
+/** Paths logged at debug level: probes and scrapes would drown the log. */
+const quietPaths: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metrics"]);
+
+/** What the edge knows about a request when it arrives. */
+export interface Arrival {
+  path: string;
+  protocol: Protocol;
+  route: string;
+  /** The TCP peer, as connected (read at arrival: an HTTP/2 request loses its socket when its stream closes). */
+  clientAddress: string;
+}
+
+/**
+ * Gives the request its id (the client's X-Request-Id when well-formed, else
+ * a new one), passed on upstream as the request's header and echoed in the
+ * response, and returns it.
+ */
+export function assignRequestId(req: EdgeRequest, res: EdgeResponse): string {
+  const incoming = req.headers["x-request-id"];
+  const requestId = typeof incoming === "string" && requestIdPattern.test(incoming) ? incoming : randomUUID();
+  req.headers["x-request-id"] = requestId;
+  res.setHeader("x-request-id", requestId);
+  return requestId;
+}
+
+/**
+ * When the exchange is over (answered, or abandoned by the client: status
+ * 499), records its metrics and writes one JSON log line: method, route,
+ * status, protocol, duration, client address, request id. Never the query
+ * string, headers or body. 5xx lines are warnings.
+ */
+export function observeExchange(
+  req: EdgeRequest,
+  res: EdgeResponse,
+  arrival: Arrival,
+  requestId: string,
+  metrics: ReturnType<typeof createHttpMetrics>,
+  logger: Logger,
+): void {
+  const started = process.hrtime.bigint();
+  res.once("close", () => {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const status = res.writableFinished ? res.statusCode : 499;
+    const method = req.method ?? "";
+    metrics.record({ route: arrival.route, method, status, protocol: arrival.protocol, durationSeconds: seconds });
+    const line = {
+      requestId,
+      method,
+      route: arrival.route,
+      status,
+      protocol: arrival.protocol,
+      durationMs: Math.round(seconds * 1e6) / 1e3,
+      clientAddress: arrival.clientAddress,
+    };
+    if (status >= 500) logger.warn(line, "request");
+    else if (quietPaths.has(arrival.path)) logger.debug(line, "request");
+    else logger.info(line, "request");
+  });
+}

@@ -1,0 +1,129 @@
+import { fromBinary, toBinary, type JsonValue } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Route } from "../connect-routes.js";
+import { sendJson } from "../endpoints/responses.js";
+import type { EdgeRequest, EdgeResponse } from "../http-server.js";
+import type { ForwardOptions } from "../upstream/forward.js";
+import { compileBindings, findBinding, type RestBinding } from "./bindings.js";
+import { requestTimeoutMs } from "./deadline.js";
+import { asConnectError, errorResponse } from "./errors.js";
+import { buildRequest, invalidArgument } from "./request.js";
+import { responseJson } from "./response.js";
+import { applyLastEventId, sendStream, streamFormatOf } from "./streams.js";
+
+/** What the REST handler needs from the edge. */
+export interface RestHandlerOptions {
+  /** The routed services; every method with a google.api.http rule is served. */
+  routes: readonly Route[];
+  /** Deadline of unary calls whose client names none; server streams get none. */
+  defaultTimeoutMs: number;
+  /** The client's address, passed upstream as x-forwarded-for. */
+  clientAddress(req: EdgeRequest): string | undefined;
+}
+
+/**
+ * REST transcoding from each method's google.api.http rule (and its
+ * additional_bindings), compiled once, with no per-method code: the HTTP
+ * method and path pick the rule; path variables, the JSON body and query
+ * parameters build the request (request.ts); the call is forwarded to the
+ * owning service over gRPC with the client's headers, deadline and
+ * cancellation; the answer is proto3 JSON (response.ts) with 200, or 201 for
+ * POST to a Create* method; server streams are SSE or NDJSON (streams.ts);
+ * failures are google.rpc.Status JSON with grpc-gateway's HTTP status
+ * (errors.ts).
+ *
+ * Returns false, having done nothing, when no rule's path matches (and for
+ * OPTIONS, left to CORS), so the caller can fall through; a matching path
+ * with another method gets 405 with Allow.
+ */
+export function createRestHandler(options: RestHandlerOptions): (req: EdgeRequest, res: EdgeResponse) => boolean {
+  const bindings = compileBindings(options.routes);
+  return (req, res) => {
+    const httpMethod = (req.method ?? "GET").toUpperCase();
+    if (httpMethod === "OPTIONS") return false;
+    const url = req.url ?? "/";
+    const queryAt = url.indexOf("?");
+    const rawPath = queryAt === -1 ? url : url.slice(0, queryAt);
+    const match = findBinding(bindings, httpMethod, rawPath);
+    if (match.kind === "none") return false;
+    if (match.kind === "method-not-allowed") {
+      const allow = match.allowed.join(", ");
+      const { body } = errorResponse(new ConnectError(`${httpMethod} is not allowed on ${rawPath}; allowed: ${allow}`, Code.Unimplemented));
+      sendJson(res, 405, body, { allow });
+      return true;
+    }
+
+    const controller = new AbortController();
+    res.once("close", () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    const query = new URLSearchParams(queryAt === -1 ? "" : url.slice(queryAt + 1));
+    serve(match.binding, match.variables, query, req, res, controller.signal, options).catch((error: unknown) => {
+      if (controller.signal.aborted) return;
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      const { status, headers, body } = errorResponse(asConnectError(error));
+      sendJson(res, status, body, headers);
+    });
+    return true;
+  };
+}
+
+async function serve(
+  binding: RestBinding,
+  variables: string[],
+  query: URLSearchParams,
+  req: EdgeRequest,
+  res: EdgeResponse,
+  signal: AbortSignal,
+  options: RestHandlerOptions,
+): Promise<void> {
+  const { method } = binding;
+  const streaming = method.methodKind === "server_streaming";
+  const timeoutMs = requestTimeoutMs(req.headers) ?? (streaming ? undefined : options.defaultTimeoutMs);
+  const body = binding.request.body.kind === "none" ? undefined : await readJson(req);
+  const request = buildRequest(binding.request, { variables, query, body });
+  if (streaming) applyLastEventId(method.input, request, req);
+  const forward: ForwardOptions = { headers: headersOf(req), timeoutMs, signal, clientAddress: options.clientAddress(req) };
+  const bytes = toBinary(method.input, request);
+
+  if (streaming) {
+    const format = streamFormatOf(req);
+    await sendStream(res, format, method.output, binding.responseBody, binding.upstream.serverStream(binding.path, bytes, forward), signal);
+    return;
+  }
+  const reply = await binding.upstream.unary(binding.path, bytes, forward);
+  const json = responseJson(method.output, binding.responseBody, fromBinary(method.output, reply));
+  sendJson(res, binding.successStatus, JSON.stringify(json));
+}
+
+/** The request body as JSON; undefined when it is empty; INVALID_ARGUMENT when it is not JSON. */
+async function readJson(req: EdgeRequest): Promise<JsonValue | undefined> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch (error) {
+    throw invalidArgument("body", `the request body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** The request's headers as a Headers, HTTP/2 pseudo-headers left out; forward.ts picks what goes upstream. */
+function headersOf(req: EdgeRequest): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (name.startsWith(":") || value === undefined) continue;
+    for (const each of Array.isArray(value) ? value : [value]) {
+      try {
+        headers.append(name, each);
+      } catch {
+        // A header Headers refuses is not one worth forwarding.
+      }
+    }
+  }
+  return headers;
+}

@@ -1,0 +1,108 @@
+import type { Writable } from "node:stream";
+import { fromBinary, mergeFromJson, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { sendJson } from "../endpoints/responses.js";
+import type { EdgeRequest, EdgeResponse } from "../http-server.js";
+import { headerValue } from "./deadline.js";
+import { asConnectError, errorResponse, statusJson } from "./errors.js";
+import { invalidArgument } from "./request.js";
+import { responseJson } from "./response.js";
+
+/** How a server stream is written: Server-Sent Events or newline-delimited JSON. */
+export type StreamFormat = "sse" | "ndjson";
+
+/** SSE when the client accepts text/event-stream (as EventSource does); NDJSON otherwise. */
+export function streamFormatOf(req: EdgeRequest): StreamFormat {
+  return /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(headerValue(req.headers, "accept") ?? "") ? "sse" : "ndjson";
+}
+
+/**
+ * Resuming an SSE stream: when EventSource reconnects it sends the last
+ * `id:` it saw as Last-Event-ID; for a request with a `resume_revision`
+ * field, that header sets it (winning over a query parameter, which the
+ * reconnect repeats unchanged). Requests without the field ignore it.
+ */
+export function applyLastEventId(input: DescMessage, request: Message, req: EdgeRequest): void {
+  const header = headerValue(req.headers, "last-event-id");
+  const field = input.fields.find((f) => f.name === "resume_revision");
+  if (header === undefined || !field) return;
+  if (!/^\d{1,19}$/.test(header)) throw invalidArgument("last-event-id", `invalid Last-Event-ID header "${header}": expected a revision`);
+  mergeFromJson(input, request, { [field.name]: header });
+}
+
+/** The output field whose value becomes each SSE event's id, if the message has one: `revision`. */
+function revisionField(output: DescMessage): DescField | undefined {
+  return output.fields.find((f) => f.name === "revision" && f.fieldKind === "scalar");
+}
+
+/**
+ * Writes a server stream as it arrives, flushing each message.
+ *
+ * - SSE (`text/event-stream`): one event per message, `data: <json>`, with
+ *   `id: <revision>` when the message has a revision (watch responses), so
+ *   a reconnecting EventSource resumes where it stopped. A failure is a
+ *   final `event: error` whose data is the google.rpc.Status JSON.
+ * - NDJSON (`application/x-ndjson`): one JSON message per line; a failure
+ *   is a final `{"error": {...Status...}}` line.
+ *
+ * The status line waits for the first message, so a stream that fails at
+ * once (UNAUTHENTICATED, NOT_FOUND, a deadline) gets the error's own HTTP
+ * status and Status JSON body. Writes respect backpressure; when the client
+ * goes away `signal` aborts, which cancels the upstream call at once.
+ */
+export async function sendStream(
+  res: EdgeResponse,
+  format: StreamFormat,
+  output: DescMessage,
+  responseBody: DescField | undefined,
+  messages: AsyncIterable<Uint8Array>,
+  signal: AbortSignal,
+): Promise<void> {
+  const revision = format === "sse" ? revisionField(output) : undefined;
+  let started = false;
+  const start = () => {
+    res.writeHead(200, {
+      "content-type": format === "sse" ? "text/event-stream; charset=utf-8" : "application/x-ndjson",
+      "cache-control": "no-cache",
+      "x-accel-buffering": "no",
+    });
+    started = true;
+  };
+  try {
+    for await (const bytes of messages) {
+      if (!started) start();
+      const message = fromBinary(output, bytes);
+      const json = JSON.stringify(responseJson(output, responseBody, message));
+      const id = revision ? `id: ${String((message as unknown as Record<string, unknown>)[revision.localName])}\n` : "";
+      await write(res, format === "sse" ? `${id}data: ${json}\n\n` : `${json}\n`);
+      if (signal.aborted) return;
+    }
+  } catch (error) {
+    if (signal.aborted) return;
+    const failure = asConnectError(error);
+    if (!started) {
+      const { status, headers, body } = errorResponse(failure);
+      sendJson(res, status, body, headers);
+      return;
+    }
+    const status = statusJson(failure);
+    res.end(format === "sse" ? `event: error\ndata: ${JSON.stringify(status)}\n\n` : `${JSON.stringify({ error: status })}\n`);
+    return;
+  }
+  if (!started) start();
+  res.end();
+}
+
+/** Writes a chunk; waits for the client to drain its buffer (or go away) when it is full. */
+async function write(res: EdgeResponse, chunk: string): Promise<void> {
+  const out: Writable = res;
+  if (out.write(chunk)) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      out.off("drain", done);
+      out.off("close", done);
+      resolve();
+    };
+    out.on("drain", done);
+    out.on("close", done);
+  });
+}
