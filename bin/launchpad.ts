@@ -1,16 +1,17 @@
 #!/usr/bin/env node
 import { startAgent } from "../services/agent/agent.js";
-import { agentSettings, loadAgentConfig } from "../services/agent/config.js";
-import { ConfigError, flagName, type Setting } from "../services/kit/config.js";
+import { loadAgentConfig } from "../services/agent/config.js";
+import { ConfigError, flagName } from "../services/kit/config.js";
 import { stopOnSignals, type RunningPart } from "../services/kit/lifecycle.js";
 import { createLogger } from "../services/kit/logger.js";
-import { deploymentsSettings, loadDeploymentsConfig } from "../services/deployments/config.js";
+import { loadDeploymentsConfig } from "../services/deployments/config.js";
 import { startDeployments } from "../services/deployments/main.js";
-import { loadUsersConfig, usersSettings } from "../services/users/config.js";
+import { loadUsersConfig } from "../services/users/config.js";
 import { startUsers } from "../services/users/main.js";
-import { edgeSettings, loadEdgeConfig } from "../edge/config.js";
+import { loadEdgeConfig } from "../edge/config.js";
 import { startEdge } from "../edge/main.js";
 import { demoAgentKey } from "./demo-agent-key.js";
+import { allSettings } from "./settings.js";
 
 const targets = ["all", "users", "deployments", "edge", "agent"] as const;
 type Target = (typeof targets)[number];
@@ -25,11 +26,7 @@ function targetOf(argv: string[]): Target {
 }
 
 function printHelp(): void {
-  const all = new Map<string, Setting<unknown>>();
-  for (const spec of [usersSettings, deploymentsSettings, edgeSettings, agentSettings]) {
-    for (const setting of Object.values(spec as Record<string, Setting<unknown>>)) all.set(setting.env, setting);
-  }
-  const rows = [...all.values()].map(
+  const rows = [...allSettings.values()].map(
     (s) => `  ${flagName(s.env).padEnd(30)} ${s.env.padEnd(36)} ${s.describe} (default: ${JSON.stringify(s.defaultText ?? s.defaultValue)})`,
   );
   console.log([`usage: launchpad [--target=${targets.join("|")}] [flags]`, "", ...rows].join("\n"));
