@@ -11,6 +11,11 @@ export const usersSettings = {
   adminPassword: settings.string("LAUNCHPAD_ADMIN_PASSWORD", "", "Password of that admin; generated and printed once when empty"),
   accessTokenTtl: settings.duration("LAUNCHPAD_ACCESS_TOKEN_TTL", "10m", "Lifetime of access tokens"),
   refreshTokenTtl: settings.duration("LAUNCHPAD_REFRESH_TOKEN_TTL", "7d", "Lifetime of a sign-in (its refresh tokens)"),
+  trustedProxies: settings.string(
+    "LAUNCHPAD_TRUSTED_PROXIES",
+    "127.0.0.1,::1,::ffff:127.0.0.1",
+    "Comma-separated addresses (the edge's) whose x-forwarded-for names the client",
+  ),
   loginDelay: settings.duration("LAUNCHPAD_LOGIN_DELAY", "500ms", "First delay of throttled sign-ins; doubles per failure"),
 };
 

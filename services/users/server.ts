@@ -6,6 +6,7 @@ import type { BuiltService } from "../kit/serve-part.js";
 import { createServiceServer } from "../kit/server.js";
 import { bootstrapAdmin, type BootstrapAdmin } from "./bootstrap-admin.js";
 import type { UsersConfig } from "./config.js";
+import { createClientAddress } from "./client-address.js";
 import { createLocalVerifier } from "./credentials.js";
 import { createLoginThrottle, defaultThrottlePolicy } from "./login-throttle.js";
 import { createUserService } from "./service.js";
@@ -52,6 +53,7 @@ export async function buildUsersServer(
           accessTokenTtlMs: config.accessTokenTtl,
           refreshTokenTtlMs: config.refreshTokenTtl,
         }),
+        clientAddress: createClientAddress(new Set(config.trustedProxies.split(",").map((a) => a.trim()).filter(Boolean))),
         throttle: createLoginThrottle(store, { ...defaultThrottlePolicy, baseDelayMs: config.loginDelay }),
       }),
     );

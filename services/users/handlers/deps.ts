@@ -1,3 +1,4 @@
+import type { CallContext } from "nice-grpc-common";
 import type { createLocalVerifier } from "../credentials.js";
 import type { LoginThrottle } from "../login-throttle.js";
 import type { Sessions } from "../sessions.js";
@@ -12,6 +13,8 @@ export interface UserServiceDeps {
   throttle: LoginThrottle;
   keys: SigningKeys;
   clock: () => Date;
+  /** Where a call comes from, seen through trusted proxies; throttles sign-ins per address. */
+  clientAddress(context: Pick<CallContext, "peer" | "metadata">): string;
   /** Aborted when the server begins shutting down. */
   stopping: AbortSignal;
 }

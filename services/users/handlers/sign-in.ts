@@ -8,17 +8,12 @@ import { verifyPassword } from "../passwords.js";
 import { toUser } from "../resources.js";
 import type { UserServiceDeps } from "./deps.js";
 
-/** The client address of a grpc-js peer ("ipv4:10.0.0.1:5123", "ipv6:[::1]:5123"). */
-function addressOf(peer: string): string {
-  return peer.replace(/^ipv[46]:/, "").replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
-}
-
 /** UserService handlers for signing in and verifying credentials. */
-export function createSignInHandlers({ store, sessions, verifier, throttle, keys, clock }: UserServiceDeps) {
+export function createSignInHandlers({ store, sessions, verifier, throttle, keys, clock, clientAddress }: UserServiceDeps) {
   return {
     async login(request, context) {
       const email = request.email.trim().toLowerCase();
-      const address = addressOf(context.peer);
+      const address = clientAddress(context);
       await throttle.admit(email, address, clock());
       const user = await store.getUserByEmail(email);
       const passwordMatches = await verifyPassword(request.password, user?.passwordHash ?? null);
