@@ -42,19 +42,6 @@ window.addEventListener("load", function () {
 });
 `;
 
-/** The policy the page is served with: nothing inline may run, nothing is fetched from elsewhere. */
-export const docsContentSecurityPolicy = [
-  "default-src 'none'",
-  "script-src 'self'",
-  // Swagger UI (React) sets style attributes.
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join("; ");
-
 const immutable = "public, max-age=31536000, immutable";
 
 function short(hash: string): string {
@@ -108,8 +95,9 @@ function once<T>(load: () => Promise<T>): () => Promise<T> {
 /**
  * The API documentation endpoints, for the edge's map of GET paths:
  * `/openapi.json` (gen/openapi.json, read once, revalidated by ETag), and
- * `/docs`, Swagger UI from the swagger-ui-dist package: the page (no-cache,
- * with a strict Content-Security-Policy), its assets under /docs/ (cached
+ * `/docs`, Swagger UI from the swagger-ui-dist package: the page (no-cache;
+ * it runs under the edge's docs CSP, edge/protections/security-headers.ts,
+ * which refuses inline script), its assets under /docs/ (cached
  * for a year: the page links them with the package version) and the
  * initialiser, /docs/launchpad-docs.js. No CDN, no inline script.
  */
@@ -130,7 +118,7 @@ export function createDocsEndpoints(options: { documentUrl?: URL } = {}): Record
       send(req, res, body, { "content-type": "application/json", "cache-control": "no-cache", etag });
     },
     "/docs": async (req, res) => {
-      send(req, res, html, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache", "content-security-policy": docsContentSecurityPolicy });
+      send(req, res, html, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" });
     },
     "/docs/": async (_req, res) => {
       res.writeHead(308, { location: "../docs", "cache-control": "no-cache", "content-length": "0" });

@@ -15,7 +15,7 @@ import { access } from "../../gen/launchpad/auth/v1/policy_pb.js";
 import { commentOf, firstSentence } from "./comments.js";
 import { defineStatusSchema, errorComponents, errorResponseRef, statusesMentioned } from "./errors.js";
 import { openApiPath } from "./paths.js";
-import { behaviorsOf, hasScalarJson, SchemaBuilder, type Json } from "./schemas.js";
+import { behaviorsOf, hasScalarJson, refTo, SchemaBuilder, type Json } from "./schemas.js";
 
 /** The name of the security scheme every non-public operation requires. */
 export const bearerScheme = "bearer";
@@ -147,6 +147,14 @@ class DocumentBuilder {
       });
     }
     const bound = new Set(route.fieldPaths);
+    if (method.methodKind === "server_streaming" && method.input.fields.some((field) => field.name === "resume_revision")) {
+      parameters.push({
+        name: "Last-Event-ID",
+        in: "header",
+        description: "The `id:` of the last server-sent event received; EventSource sends it when it reconnects. Sets `resumeRevision`, winning over the query parameter.",
+        schema: { type: "string", pattern: "^[0-9]{1,19}$" },
+      });
+    }
     if (rule.body !== "*") {
       const excluded = new Set(bound);
       if (rule.body) excluded.add(rule.body);
@@ -223,24 +231,41 @@ class DocumentBuilder {
     return requestBody;
   }
 
+  /**
+   * A server stream, as edge/rest/streams.ts writes it: NDJSON (one message
+   * per line, a failure as a last `{"error": Status}` line) unless the
+   * client accepts text/event-stream, then one `data:` event per message,
+   * with `id: <revision>` when the message has one, and a failure as a last
+   * `event: error`.
+   */
+  #streamResponse(output: DescMessage, schema: Json): Json {
+    const revision = output.fields.some((field) => field.name === "revision" && field.fieldKind === "scalar");
+    return {
+      description: join(
+        `A stream of \`${output.typeName}\` messages in proto3 JSON, written as they happen. A call that fails before its first message gets an ordinary error response.`,
+        "`application/x-ndjson` (the default): one message per line; a failure after the first message ends the stream with a line `{\"error\": <google.rpc.Status>}`.",
+        `\`text/event-stream\` (send \`Accept: text/event-stream\`, as EventSource does): one \`data:\` event per message${revision ? ", whose `id:` is the message's `revision`, so a reconnecting EventSource resumes with `Last-Event-ID`" : ""}; a failure ends the stream with an \`event: error\` whose data is the google.rpc.Status.`,
+      ),
+      content: {
+        "application/x-ndjson": {
+          schema: {
+            anyOf: [schema, { type: "object", properties: { error: refTo("google.rpc.Status") }, required: ["error"] }],
+          },
+        },
+        "text/event-stream": { schema: { type: "string" } },
+      },
+    };
+  }
+
   /** The success response (201 for Create methods), then the errors the method can answer with. */
   #responses(method: DescMethod, rule: HttpRule, verb: string, comment: string, who: ReturnType<typeof accessNote>, hasPathParameters: boolean): Json {
     const output = method.output;
     const schema = rule.responseBody ? this.#schemas.value(resolveFields(output, rule.responseBody)[0]!) : this.#schemas.ref(output);
     const created = verb === "post" && method.name.startsWith("Create");
-    const success =
-      method.methodKind === "server_streaming"
-        ? {
-            description: join(
-              `A stream of \`${output.typeName}\` messages, in proto3 JSON.`,
-              "With `Accept: application/x-ndjson` (the default), one message per line. With `Accept: text/event-stream`, one message per server-sent event (`data:` line). An error after the stream has started ends it with a `google.rpc.Status`.",
-            ),
-            content: { "application/x-ndjson": { schema }, "text/event-stream": { schema: { type: "string" } } },
-          }
-        : {
-            description: firstSentence(commentOf(output)) || "OK",
-            content: { "application/json": { schema } },
-          };
+    const success = method.methodKind === "server_streaming" ? this.#streamResponse(output, schema) : {
+      description: firstSentence(commentOf(output)) || "OK",
+      content: { "application/json": { schema } },
+    };
 
     const statuses = new Set<number>([400, 429, ...statusesMentioned(comment)]);
     if (!who.isPublic) statuses.add(401);

@@ -87,6 +87,7 @@ export function defineStatusSchema(schemas: SchemaBuilder, registry: FileRegistr
     if (!desc) throw new Error(`${name} is not in the descriptor set`);
     return desc;
   };
+  const known = ["google.rpc.ErrorInfo", "google.rpc.BadRequest"];
   const detail = (name: string): Json => ({
     title: name.split(".").pop(),
     allOf: [
@@ -94,11 +95,18 @@ export function defineStatusSchema(schemas: SchemaBuilder, registry: FileRegistr
       { type: "object", properties: { "@type": { const: `type.googleapis.com/${name}` } }, required: ["@type"] },
     ],
   });
+  const other: Json = {
+    title: "Any",
+    allOf: [
+      schemas.ref(message("google.protobuf.Any")),
+      { type: "object", properties: { "@type": { not: { enum: known.map((name) => `type.googleapis.com/${name}`) } } } },
+    ],
+  };
   const status = schemas.message(message("google.rpc.Status"));
   const properties = status["properties"] as Record<string, Json>;
   properties["details"] = {
     ...properties["details"],
-    items: { anyOf: [detail("google.rpc.ErrorInfo"), detail("google.rpc.BadRequest"), schemas.ref(message("google.protobuf.Any"))] },
+    items: { anyOf: [...known.map(detail), other] },
   };
   schemas.define("google.rpc.Status", status);
 }
