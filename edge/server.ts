@@ -8,6 +8,7 @@ import { UserService } from "../gen/launchpad/user/v1/user_service_pb.js";
 import type { Logger } from "../services/kit/logger.js";
 import type { EdgeConfig } from "./config.js";
 import { connectRoutes } from "./connect-routes.js";
+import { createDocsEndpoints } from "./endpoints/docs.js";
 import { createJwksDocument } from "./endpoints/jwks.js";
 import { sendJson, sendText } from "./endpoints/responses.js";
 import { createEdgeHttpServer, type EdgeRequest, type EdgeResponse } from "./http-server.js";
@@ -75,6 +76,7 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     },
     "/metrics": async (_req, res) => sendText(res, 200, await registry.metrics(), registry.contentType),
     "/.well-known/jwks.json": async (_req, res) => sendJson(res, 200, await jwks(), { "cache-control": "public, max-age=60" }),
+    ...createDocsEndpoints(),
   };
 
   const server = createEdgeHttpServer((req, res) => {

@@ -62,7 +62,7 @@ const nullable = (schema: Json): Json => ({ ...schema, type: [schema["type"], "n
 const wellKnown: Record<string, () => Json> = {
   "google.protobuf.Timestamp": () => ({ type: "string", format: "date-time" }),
   "google.protobuf.Duration": () => ({ type: "string", pattern: "^-?[0-9]+(\\.[0-9]{1,9})?s$" }),
-  "google.protobuf.FieldMask": () => ({ type: "string", pattern: "^([a-zA-Z0-9_.]+(,[a-zA-Z0-9_.]+)*)?$" }),
+  "google.protobuf.FieldMask": () => ({ type: "string" }),
   "google.protobuf.Struct": () => ({ type: "object", additionalProperties: true }),
   "google.protobuf.Value": () => ({}),
   "google.protobuf.ListValue": () => ({ type: "array", items: {} }),
