@@ -1,8 +1,10 @@
 import { loadConfig, settings, type ConfigSource } from "../services/kit/config.js";
 import { commonSettings } from "../services/kit/settings.js";
+import { protectionSettings } from "./protections/index.js";
 
 /** The settings of the edge. */
 export const edgeSettings = {
+  ...protectionSettings,
   host: commonSettings.host,
   logLevel: commonSettings.logLevel,
   shutdownGrace: commonSettings.shutdownGrace,

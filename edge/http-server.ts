@@ -2,6 +2,7 @@ import { createServer as createHttp1Server } from "node:http";
 import { createSecureServer, createServer as createHttp2Server } from "node:http2";
 import { createServer as createTcpServer, type Server } from "node:net";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import { maxHeaderBytes } from "./protections/limits.js";
 
 /** A request handler for HTTP/1.1 and HTTP/2 alike (connect-node's own handler type). */
 export type EdgeHandler = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
@@ -22,9 +23,10 @@ const h2Preface = "PRI * HTTP/2.0";
  * negotiates HTTP/2 or HTTP/1.1.
  */
 export function createEdgeHttpServer(handler: EdgeHandler, tls?: { cert: Buffer; key: Buffer }): Server {
-  if (tls) return createSecureServer({ ...tls, allowHTTP1: true }, handler);
-  const http1 = createHttp1Server(handler);
-  const http2 = createHttp2Server(handler);
+  const limits = { maxHeaderSize: maxHeaderBytes, settings: { maxHeaderListSize: maxHeaderBytes } };
+  if (tls) return createSecureServer({ ...tls, ...limits, allowHTTP1: true }, handler);
+  const http1 = createHttp1Server({ maxHeaderSize: maxHeaderBytes }, handler);
+  const http2 = createHttp2Server({ settings: limits.settings }, handler);
   return createTcpServer((socket) => {
     socket.once("data", (first) => {
       socket.pause();

@@ -23,7 +23,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
       const timer = setTimeout(() => edge.server.emit("close"), config.shutdownGrace).unref();
       await closed;
       clearTimeout(timer);
-      edge.close();
+      await edge.close();
     },
   };
 }

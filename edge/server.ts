@@ -13,6 +13,7 @@ import { createJwksDocument } from "./endpoints/jwks.js";
 import { sendJson, sendText } from "./endpoints/responses.js";
 import { createEdgeHttpServer, type EdgeRequest, type EdgeResponse } from "./http-server.js";
 import { createGrpcProxy, isGrpcRequest } from "./grpc-proxy.js";
+import { createProtections } from "./protections/index.js";
 import { startIntrospection } from "./introspection.js";
 import { createUpstream } from "./upstream/forward.js";
 import { createSessionPool } from "./upstream/http2-sessions.js";
@@ -22,8 +23,8 @@ import { createReadiness } from "./upstream/health.js";
 export interface Edge {
   server: Server;
   registry: Registry;
-  /** Closes the upstream channels; call after the server has closed. */
-  close(): void;
+  /** Closes the upstream channels and Redis; call after the server has closed. */
+  close(): Promise<void>;
 }
 
 const clientAddressKey = createContextKey<string | undefined>(undefined, { description: "client address" });
@@ -79,7 +80,8 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     ...createDocsEndpoints(),
   };
 
-  const server = createEdgeHttpServer((req, res) => {
+  const protections = createProtections(config, { registry, logger });
+  const server = createEdgeHttpServer(protections.wrap((req, res) => {
     if (isGrpcRequest(req)) return grpcProxy(req, res as Http2ServerResponse);
     const endpoint = req.method === "GET" ? endpoints[(req.url ?? "").split("?")[0]!] : undefined;
     if (!endpoint) return connect(req, res);
@@ -88,12 +90,13 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
       if (!res.headersSent) sendJson(res, 503, { status: "unavailable" });
       else res.end();
     });
-  });
+  }));
 
   return {
     server,
     registry,
-    close() {
+    async close() {
+      await protections.close();
       introspection.close();
       sessions.close();
       readiness.close();

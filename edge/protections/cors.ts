@@ -72,7 +72,7 @@ export function parseOrigins(raw: string): string[] {
         throw new Error(`expected origins such as https://console.example.com, not "${entry}"`);
       }
       const bare = (url.protocol === "http:" || url.protocol === "https:") && url.pathname === "/" && !url.search && !url.hash && !url.username && !url.password;
-      if (!bare || !/^https?:\/\/[^/]+\/?$/i.test(entry)) {
+      if (!bare || !/^https?:\/\/(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d+)?\/?$/i.test(entry)) {
         throw new Error(`expected origins such as https://console.example.com (scheme, host, port; no path or wildcard), not "${entry}"`);
       }
       return url.origin;

@@ -40,8 +40,9 @@ interface TakeCommand {
  * prefix. Redis failing never fails a request: while it is unreachable or
  * slower than `redisCommandTimeoutMs`, requests are let through unlimited
  * (fail open) and one warning says so; one info line says when limits are
- * enforced again. Commands are never queued while disconnected, so nothing
- * waits for a reconnect.
+ * enforced again. Commands are never queued while disconnected: only while a
+ * connection is being made (at start) does a check wait, and no longer than
+ * the command timeout.
  */
 export function createRedisRateStore(url: string, keyPrefix: string, logger: Logger): RateStore {
   const redis = new Redis(url, {
@@ -64,8 +65,21 @@ export function createRedisRateStore(url: string, keyPrefix: string, logger: Log
   // ioredis reports every failed reconnect here; without a listener it prints them itself.
   redis.on("error", failed);
 
+  /** Waits (at most the command timeout) while a connection attempt is under way, e.g. right after start. */
+  const connected = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        redis.off("ready", done);
+        resolve();
+      };
+      const timer = setTimeout(done, redisCommandTimeoutMs);
+      redis.once("ready", done);
+    });
+
   return {
     async take(budgets) {
+      if (redis.status === "connecting" || redis.status === "connect") await connected();
       try {
         const keys = budgets.map((budget) => keyPrefix + budget.key);
         const [allowed, waitMs] = await commands.rateLimitTake(keys.length, ...keys, ...budgets.map((b) => b.perMinute), windowMs);
