@@ -70,7 +70,7 @@ async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
     if (target === "all") config.deploymentsAddress = deploymentsAddress;
     const edge = await startEdge(config, createLogger("edge", config.logLevel));
     parts.push(edge);
-    lines.push(`  edge         http://${config.host}:${edge.port}   Connect, gRPC-Web, gRPC; /healthz /readyz /metrics /.well-known/jwks.json`);
+    lines.push(`  edge         ${config.tlsCert ? "https" : "http"}://${config.host}:${edge.port}   Connect, gRPC-Web, gRPC; /healthz /readyz /metrics /.well-known/jwks.json`);
   }
   if (target === "agent" || (target === "all" && agentConfig.demoAgent === "on")) {
     const apiKey =

@@ -12,6 +12,8 @@ export const edgeSettings = {
   usersAddress: settings.string("LAUNCHPAD_USERS_ADDRESS", "127.0.0.1:50051", "host:port of UserService"),
   deploymentsAddress: settings.string("LAUNCHPAD_DEPLOYMENTS_ADDRESS", "127.0.0.1:50052", "host:port of DeploymentService"),
   requestTimeout: settings.duration("LAUNCHPAD_EDGE_REQUEST_TIMEOUT", "30s", "Deadline of unary calls that name none"),
+  tlsCert: settings.string("LAUNCHPAD_TLS_CERT", "", "PEM certificate file; with LAUNCHPAD_TLS_KEY the edge serves TLS (HTTP/2 and HTTP/1.1 by ALPN)"),
+  tlsKey: settings.string("LAUNCHPAD_TLS_KEY", "", "PEM private key file of LAUNCHPAD_TLS_CERT"),
 };
 
 /** The edge's configuration, validated. */

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import type { Http2ServerResponse } from "node:http2";
 import type { Server } from "node:net";
 import { createContextKey, createContextValues } from "@connectrpc/connect";
@@ -81,6 +82,7 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   };
 
   const protections = createProtections(config, { registry, logger });
+  const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
   const server = createEdgeHttpServer(protections.wrap((req, res) => {
     if (isGrpcRequest(req)) return grpcProxy(req, res as Http2ServerResponse);
     const endpoint = req.method === "GET" ? endpoints[(req.url ?? "").split("?")[0]!] : undefined;
@@ -90,7 +92,7 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
       if (!res.headersSent) sendJson(res, 503, { status: "unavailable" });
       else res.end();
     });
-  }));
+  }), tls);
 
   return {
     server,
