@@ -15,6 +15,7 @@ import { sendJson, sendText } from "./endpoints/responses.js";
 import { createEdgeHttpServer, type EdgeRequest, type EdgeResponse } from "./http-server.js";
 import { createGrpcProxy, isGrpcRequest } from "./grpc-proxy.js";
 import { createProtections } from "./protections/index.js";
+import { createRestHandler } from "./rest/handler.js";
 import { startIntrospection } from "./introspection.js";
 import { createUpstream } from "./upstream/forward.js";
 import { createSessionPool } from "./upstream/http2-sessions.js";
@@ -56,15 +57,22 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
+  const routes = [
+    { service: UserService, upstream: users },
+    { service: DeploymentService, upstream: deployments },
+  ];
+  const rest = createRestHandler({
+    routes,
+    defaultTimeoutMs: config.requestTimeout,
+    clientAddress: (req) => req.socket.remoteAddress,
+    logger,
+  });
   const notFound = (_req: EdgeRequest, res: EdgeResponse) => sendText(res, 404, "not found\n");
   const connect = connectNodeAdapter({
-    routes: connectRoutes(
-      [
-        { service: UserService, upstream: users },
-        { service: DeploymentService, upstream: deployments },
-      ],
-      { defaultTimeoutMs: config.requestTimeout, clientAddress: (context) => context.values.get(clientAddressKey) },
-    ),
+    routes: connectRoutes(routes, {
+      defaultTimeoutMs: config.requestTimeout,
+      clientAddress: (context) => context.values.get(clientAddressKey),
+    }),
     contextValues: (req) => createContextValues().set(clientAddressKey, req.socket.remoteAddress),
     fallback: notFound,
   });
@@ -86,7 +94,10 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   const server = createEdgeHttpServer(protections.wrap((req, res) => {
     if (isGrpcRequest(req)) return grpcProxy(req, res as Http2ServerResponse);
     const endpoint = req.method === "GET" ? endpoints[(req.url ?? "").split("?")[0]!] : undefined;
-    if (!endpoint) return connect(req, res);
+    if (!endpoint) {
+      if (rest(req, res)) return;
+      return connect(req, res);
+    }
     endpoint(req, res).catch((error) => {
       logger.error({ err: error, path: req.url }, "endpoint failed");
       if (!res.headersSent) sendJson(res, 503, { status: "unavailable" });

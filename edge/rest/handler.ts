@@ -1,5 +1,6 @@
 import { fromBinary, toBinary, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { Logger } from "../../services/kit/logger.js";
 import type { Route } from "../connect-routes.js";
 import { sendJson } from "../endpoints/responses.js";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
@@ -19,6 +20,8 @@ export interface RestHandlerOptions {
   defaultTimeoutMs: number;
   /** The client's address, passed upstream as x-forwarded-for. */
   clientAddress(req: EdgeRequest): string | undefined;
+  /** Where unexpected failures (sent as a bare INTERNAL) are logged with their cause. */
+  logger?: Pick<Logger, "error">;
 }
 
 /**
@@ -55,13 +58,14 @@ export function createRestHandler(options: RestHandlerOptions): (req: EdgeReques
 
     const controller = new AbortController();
     res.once("close", () => {
-      if (!res.writableFinished) controller.abort();
+      if (!res.writableEnded) controller.abort();
     });
     const query = new URLSearchParams(queryAt === -1 ? "" : url.slice(queryAt + 1));
     serve(match.binding, match.variables, query, req, res, controller.signal, options).catch((error: unknown) => {
+      if (!(error instanceof ConnectError)) options.logger?.error({ err: error, path: rawPath }, "REST request failed");
       if (controller.signal.aborted) return;
       if (res.headersSent) {
-        res.end();
+        if (!res.writableEnded) res.end();
         return;
       }
       const { status, headers, body } = errorResponse(asConnectError(error));

@@ -123,6 +123,7 @@ export function matchPathTemplate(template: PathTemplate, rawPath: string): stri
 
   const decoded: string[] = [];
   for (let i = 0; i < parts.length; i++) {
+    // Parts beyond the template's segments are all matched by its final `**`.
     const segment = segments[Math.min(i, segments.length - 1)]!;
     let part: string;
     try {
@@ -130,7 +131,7 @@ export function matchPathTemplate(template: PathTemplate, rawPath: string): stri
     } catch {
       return undefined;
     }
-    if (segment.kind === "literal" && (i >= segments.length || part !== segment.value)) return undefined;
+    if (segment.kind === "literal" && part !== segment.value) return undefined;
     if (segment.kind === "any" && part === "") return undefined;
     decoded.push(part);
   }

@@ -1,5 +1,4 @@
-import { create, fromJson, mergeFromJson, type DescField, type DescMessage, type JsonValue, type Message } from "@bufbuild/protobuf";
-import { ScalarType } from "@bufbuild/protobuf";
+import { create, fromJson, mergeFromJson, ScalarType, type DescField, type DescMessage, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import type { PathTemplate } from "./path-template.js";
@@ -68,6 +67,9 @@ function resolveFieldPath(input: DescMessage, names: readonly string[], source: 
  * (a FieldMask as comma-separated paths, snake_case or lowerCamelCase).
  * Anything else — an unknown key, a field the path or body sets, a message
  * that is not a well-known type, a map — is INVALID_ARGUMENT naming it.
+ * The body is proto3 JSON (either field-name form) read strictly: an unknown
+ * key is INVALID_ARGUMENT too (grpc-gateway discards them; here a typo in a
+ * field name must not pass silently).
  */
 export function buildRequest(mapping: RequestMapping, parts: RequestParts): Message {
   const { input } = mapping;

@@ -1,5 +1,6 @@
 import type { Writable } from "node:stream";
 import { fromBinary, mergeFromJson, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { ConnectError } from "@connectrpc/connect";
 import { sendJson } from "../endpoints/responses.js";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
 import { headerValue } from "./deadline.js";
@@ -25,8 +26,13 @@ export function applyLastEventId(input: DescMessage, request: Message, req: Edge
   const header = headerValue(req.headers, "last-event-id");
   const field = input.fields.find((f) => f.name === "resume_revision");
   if (header === undefined || !field) return;
-  if (!/^\d{1,19}$/.test(header)) throw invalidArgument("last-event-id", `invalid Last-Event-ID header "${header}": expected a revision`);
-  mergeFromJson(input, request, { [field.name]: header });
+  const invalid = () => invalidArgument("last-event-id", `invalid Last-Event-ID header "${header}": expected a revision`);
+  if (!/^\d{1,19}$/.test(header)) throw invalid();
+  try {
+    mergeFromJson(input, request, { [field.name]: header });
+  } catch {
+    throw invalid();
+  }
 }
 
 /** The output field whose value becomes each SSE event's id, if the message has one: `revision`. */
@@ -48,6 +54,7 @@ function revisionField(output: DescMessage): DescField | undefined {
  * once (UNAUTHENTICATED, NOT_FOUND, a deadline) gets the error's own HTTP
  * status and Status JSON body. Writes respect backpressure; when the client
  * goes away `signal` aborts, which cancels the upstream call at once.
+ * A failure that is not a ConnectError is sent as INTERNAL and rethrown.
  */
 export async function sendStream(
   res: EdgeResponse,
@@ -82,10 +89,12 @@ export async function sendStream(
     if (!started) {
       const { status, headers, body } = errorResponse(failure);
       sendJson(res, status, body, headers);
-      return;
+    } else {
+      const status = statusJson(failure);
+      res.end(format === "sse" ? `event: error\ndata: ${JSON.stringify(status)}\n\n` : `${JSON.stringify({ error: status })}\n`);
     }
-    const status = statusJson(failure);
-    res.end(format === "sse" ? `event: error\ndata: ${JSON.stringify(status)}\n\n` : `${JSON.stringify({ error: status })}\n`);
+    // Sent as INTERNAL; the caller logs the cause.
+    if (!(error instanceof ConnectError)) throw error;
     return;
   }
   if (!started) start();
