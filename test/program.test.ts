@@ -44,6 +44,7 @@ function envFor(dataDir: string, extra: Record<string, string> = {}): Record<str
     LAUNCHPAD_USERS_METRICS_PORT: "0",
     LAUNCHPAD_DEPLOYMENTS_PORT: "0",
     LAUNCHPAD_DEPLOYMENTS_METRICS_PORT: "0",
+    LAUNCHPAD_EDGE_PORT: "0",
     LAUNCHPAD_DEMO_AGENT: "off",
     ...extra,
   };

@@ -174,6 +174,7 @@ describe("launchpad --target=all runs the demo agent", () => {
       LAUNCHPAD_USERS_METRICS_PORT: "0",
       LAUNCHPAD_DEPLOYMENTS_PORT: "0",
       LAUNCHPAD_DEPLOYMENTS_METRICS_PORT: "0",
+      LAUNCHPAD_EDGE_PORT: "0",
       LAUNCHPAD_ADMIN_EMAIL: admin.email,
       LAUNCHPAD_ADMIN_PASSWORD: admin.password,
       LAUNCHPAD_AGENT_STEP: "100ms",
