@@ -15,10 +15,12 @@ import type { Benchmark, BenchSettings } from "./support/benchmark.js";
 import { cleanUpNow } from "./support/cleanup.js";
 import { missingTools } from "./support/h2load.js";
 import { createThroughput } from "./create-throughput.js";
+import { edgeFanout } from "./edge-fanout.js";
+import { edgePaths } from "./edge-paths.js";
 import { usersGetUser } from "./users-getuser.js";
 import { watchFanout } from "./watch-fanout.js";
 
-const benchmarks: Benchmark<any>[] = [usersGetUser, watchFanout, createThroughput];
+const benchmarks: Benchmark<any>[] = [usersGetUser, watchFanout, createThroughput, edgePaths, edgeFanout];
 
 function settingsFrom(argv: string[]): BenchSettings & { only: string[] } {
   const { values } = parseArgs({
