@@ -9,6 +9,7 @@ import { UserService } from "../gen/launchpad/user/v1/user_service_pb.js";
 import type { Logger } from "../services/kit/logger.js";
 import type { EdgeConfig } from "./config.js";
 import { connectRoutes } from "./connect-routes.js";
+import { createConnectUnary } from "./connect-unary.js";
 import { createDocsEndpoints } from "./endpoints/docs.js";
 import { createJwksDocument } from "./endpoints/jwks.js";
 import { sendJson, sendText } from "./endpoints/responses.js";
@@ -67,6 +68,7 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     clientAddress: (req) => req.socket.remoteAddress,
     logger,
   });
+  const connectUnary = createConnectUnary(routes, { defaultTimeoutMs: config.requestTimeout });
   const notFound = (_req: EdgeRequest, res: EdgeResponse) => sendText(res, 404, "not found\n");
   const connect = connectNodeAdapter({
     routes: connectRoutes(routes, {
@@ -95,7 +97,7 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     if (isGrpcRequest(req)) return grpcProxy(req, res as Http2ServerResponse);
     const endpoint = req.method === "GET" ? endpoints[(req.url ?? "").split("?")[0]!] : undefined;
     if (!endpoint) {
-      if (rest(req, res)) return;
+      if (connectUnary(req, res) || rest(req, res)) return;
       return connect(req, res);
     }
     endpoint(req, res).catch((error) => {
