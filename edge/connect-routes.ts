@@ -35,6 +35,16 @@ function forwarding(method: DescMethod, upstream: Upstream, options: { defaultTi
     signal: context.signal,
     clientAddress: options.clientAddress(context),
   });
+  if (method.methodKind === "bidi_streaming") {
+    return async function* (requests: AsyncIterable<never>, context: HandlerContext) {
+      const encoded = (async function* () {
+        for await (const request of requests) yield toBinary(method.input, request);
+      })();
+      for await (const response of upstream.bidiStream(path, encoded, forward(context, true))) {
+        yield fromBinary(method.output, response);
+      }
+    };
+  }
   if (method.methodKind === "server_streaming") {
     return async function* (request: never, context: HandlerContext) {
       const bytes = toBinary(method.input, request);

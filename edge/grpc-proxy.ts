@@ -19,6 +19,11 @@ function status(code: number, message: string): OutgoingHttpHeaders {
   return { "grpc-status": String(code), "grpc-message": encodeURIComponent(message) };
 }
 
+/** A grpc-timeout header value: at most 8 digits, in milliseconds while they fit. */
+function grpcTimeout(ms: number): string {
+  return ms <= 99_999_999 ? `${Math.ceil(ms)}m` : `${Math.ceil(ms / 1000)}S`;
+}
+
 /** Whether a request is gRPC (not gRPC-Web) over HTTP/2. */
 export function isGrpcRequest(req: EdgeRequest): req is Http2ServerRequest {
   const type = req.headers["content-type"] ?? "";
@@ -35,6 +40,8 @@ export function isGrpcRequest(req: EdgeRequest): req is Http2ServerRequest {
 export function createGrpcProxy(options: {
   /** The upstream address for a gRPC path, or undefined when no service owns it. */
   addressOf(path: string): string | undefined;
+  /** The deadline (ms) of a call to `path` that names none: the edge's default for unary methods, undefined for streams. */
+  defaultTimeoutOf(path: string): number | undefined;
   sessions: ReturnType<typeof createSessionPool>;
 }) {
   /** Ends the call with a status of the edge's own (headers, then trailers). */
@@ -57,6 +64,8 @@ export function createGrpcProxy(options: {
       ...pick(req.headers, forwardedHeaders),
     };
     if (req.socket.remoteAddress) headers["x-forwarded-for"] = req.socket.remoteAddress;
+    const defaultTimeoutMs = headers["grpc-timeout"] === undefined ? options.defaultTimeoutOf(path) : undefined;
+    if (defaultTimeoutMs !== undefined) headers["grpc-timeout"] = grpcTimeout(defaultTimeoutMs);
 
     const unavailable = status(14, "the service is unavailable; retry");
     let upstream;
@@ -80,7 +89,8 @@ export function createGrpcProxy(options: {
         res.end();
         return;
       }
-      upstream.pipe(res);
+      // Not ended by the pipe: a stream the upstream's connection dropped also "ends", without trailers.
+      upstream.pipe(res, { end: false });
     });
     upstream.on("trailers", (received) => {
       ended = true;
@@ -88,8 +98,12 @@ export function createGrpcProxy(options: {
     });
     upstream.on("error", () => undefined);
     upstream.on("close", () => {
-      // The upstream went away without finishing the call: tell the client so.
-      if (!ended) finish(res, unavailable);
+      if (ended) {
+        if (!res.writableEnded) res.end();
+      } else {
+        // The upstream went away without finishing the call: tell the client so.
+        finish(res, unavailable);
+      }
     });
   };
 }

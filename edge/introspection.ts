@@ -1,3 +1,5 @@
+import { create, createFileRegistry, type DescService } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema, file_google_protobuf_empty } from "@bufbuild/protobuf/wkt";
 import { createServer } from "nice-grpc";
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health";
 import { addReflection } from "../services/kit/grpc/reflection.js";
@@ -22,3 +24,36 @@ export async function startIntrospection(serviceNames: readonly string[]) {
     close: () => server.forceShutdown(),
   };
 }
+
+/**
+ * grpc.reflection v1 and v1alpha as connect-node can route them, so that
+ * Connect and gRPC-Web clients (buf curl's default protocol reflects over
+ * Connect) reach the reflection server too. Their messages are declared
+ * empty: the edge never reads them, and protobuf-es carries every field
+ * through as unknown fields, byte for byte (binary codecs only — reflection
+ * clients speak binary).
+ */
+export const reflectionPassthroughServices: readonly DescService[] = ["grpc.reflection.v1", "grpc.reflection.v1alpha"].map((pkg) => {
+  const file = create(FileDescriptorProtoSchema, {
+    name: `${pkg.replaceAll(".", "/")}/reflection_passthrough.proto`,
+    package: pkg,
+    dependency: ["google/protobuf/empty.proto"],
+    syntax: "proto3",
+    service: [
+      {
+        name: "ServerReflection",
+        method: [
+          {
+            name: "ServerReflectionInfo",
+            inputType: ".google.protobuf.Empty",
+            outputType: ".google.protobuf.Empty",
+            clientStreaming: true,
+            serverStreaming: true,
+          },
+        ],
+      },
+    ],
+  });
+  const registry = createFileRegistry(file, (name) => (name === "google/protobuf/empty.proto" ? file_google_protobuf_empty : undefined));
+  return registry.getService(`${pkg}.ServerReflection`)!;
+});

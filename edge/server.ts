@@ -6,6 +6,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { DeploymentService } from "../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import { UserService } from "../gen/launchpad/user/v1/user_service_pb.js";
+import { methodPath } from "../services/kit/grpc/service-definition.js";
 import type { Logger } from "../services/kit/logger.js";
 import type { EdgeConfig } from "./config.js";
 import { connectRoutes } from "./connect-routes.js";
@@ -17,7 +18,7 @@ import { createEdgeHttpServer, type EdgeRequest, type EdgeResponse } from "./htt
 import { createGrpcProxy, isGrpcRequest } from "./grpc-proxy.js";
 import { createProtections } from "./protections/index.js";
 import { createRestHandler } from "./rest/handler.js";
-import { startIntrospection } from "./introspection.js";
+import { reflectionPassthroughServices, startIntrospection } from "./introspection.js";
 import { createUpstream } from "./upstream/forward.js";
 import { createSessionPool } from "./upstream/http2-sessions.js";
 import { createReadiness } from "./upstream/health.js";
@@ -43,13 +44,16 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   const deployments = createUpstream(config.deploymentsAddress);
   const services = [UserService, DeploymentService];
   const introspection = await startIntrospection(services.map((s) => s.typeName));
+  const introspectionUpstream = createUpstream(introspection.address);
   const sessions = createSessionPool();
   const owners = new Map([
     [`/${UserService.typeName}/`, config.usersAddress],
     [`/${DeploymentService.typeName}/`, config.deploymentsAddress],
   ]);
+  const unaryPaths = new Set(services.flatMap((service) => service.methods.filter((m) => m.methodKind === "unary").map(methodPath)));
   const grpcProxy = createGrpcProxy({
     sessions,
+    defaultTimeoutOf: (path) => (unaryPaths.has(path) ? config.requestTimeout : undefined),
     addressOf: (path) =>
       owners.get(path.slice(0, path.lastIndexOf("/") + 1)) ?? (introspection.serves(path) ? introspection.address : undefined),
   });
@@ -71,7 +75,7 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   const connectUnary = createConnectUnary(routes, { defaultTimeoutMs: config.requestTimeout });
   const notFound = (_req: EdgeRequest, res: EdgeResponse) => sendText(res, 404, "not found\n");
   const connect = connectNodeAdapter({
-    routes: connectRoutes(routes, {
+    routes: connectRoutes([...routes, ...reflectionPassthroughServices.map((service) => ({ service, upstream: introspectionUpstream }))], {
       defaultTimeoutMs: config.requestTimeout,
       clientAddress: (context) => context.values.get(clientAddressKey),
     }),
@@ -113,6 +117,7 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     async close() {
       await protections.close();
       introspection.close();
+      introspectionUpstream.close();
       sessions.close();
       readiness.close();
       users.close();

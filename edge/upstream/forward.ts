@@ -1,3 +1,4 @@
+import { ConnectError } from "@connectrpc/connect";
 import { Client, Metadata, credentials, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { toConnectError } from "./errors.js";
 
@@ -28,6 +29,15 @@ function metadataOf(options: ForwardOptions): Metadata {
   return metadata;
 }
 
+/**
+ * The error to answer with: when the edge cancelled the upstream call because
+ * its own call ended (the client's deadline passed, the client went away),
+ * that reason, not the CANCELLED the cancellation caused upstream.
+ */
+function failureOf(error: ServiceError, options: ForwardOptions): ConnectError {
+  return options.signal.aborted ? ConnectError.from(options.signal.reason) : toConnectError(error);
+}
+
 function callOptions(options: ForwardOptions) {
   return options.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
 }
@@ -50,7 +60,7 @@ export function createUpstream(address: string) {
       return new Promise((resolve, reject) => {
         const call = client.makeUnaryRequest(path, identity, identity, Buffer.from(request.buffer, request.byteOffset, request.byteLength), metadataOf(options), callOptions(options), (error: ServiceError | null, response?: Buffer) => {
           options.signal.removeEventListener("abort", cancel);
-          if (error) reject(toConnectError(error));
+          if (error) reject(failureOf(error, options));
           else resolve(response!);
         });
         const cancel = () => call.cancel();
@@ -73,7 +83,26 @@ export function createUpstream(address: string) {
       try {
         for await (const message of call) yield message as Buffer;
       } catch (error) {
-        throw toConnectError(error as ServiceError);
+        throw failureOf(error as ServiceError, options);
+      } finally {
+        options.signal.removeEventListener("abort", cancel);
+        call.cancel();
+      }
+    },
+
+    /** A stream each way; ending the iteration cancels the upstream call. */
+    async *bidiStream(path: string, requests: AsyncIterable<Uint8Array>, options: ForwardOptions): AsyncGenerator<Uint8Array> {
+      const call = client.makeBidiStreamRequest(path, identity, identity, metadataOf(options), callOptions(options));
+      const cancel = () => call.cancel();
+      options.signal.addEventListener("abort", cancel, { once: true });
+      void (async () => {
+        for await (const request of requests) call.write(Buffer.from(request.buffer, request.byteOffset, request.byteLength));
+        call.end();
+      })().catch(cancel);
+      try {
+        for await (const message of call) yield message as Buffer;
+      } catch (error) {
+        throw failureOf(error as ServiceError, options);
       } finally {
         options.signal.removeEventListener("abort", cancel);
         call.cancel();
