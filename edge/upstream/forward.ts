@@ -1,5 +1,5 @@
 import { ConnectError } from "@connectrpc/connect";
-import { Client, Metadata, credentials, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import { Client, Metadata, credentials, type ClientDuplexStream, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { toConnectError } from "./errors.js";
 
 /** Request headers passed to the services; everything else (hop-by-hop, protocol, cookies) stays at the edge. */
@@ -58,7 +58,7 @@ export function createUpstream(address: string) {
     /** One request, one response. */
     unary(path: string, request: Uint8Array, options: ForwardOptions): Promise<Uint8Array> {
       return new Promise((resolve, reject) => {
-        const call = client.makeUnaryRequest(path, identity, identity, Buffer.from(request.buffer, request.byteOffset, request.byteLength), metadataOf(options), callOptions(options), (error: ServiceError | null, response?: Buffer) => {
+        const call = client.makeUnaryRequest(path, identity, identity, asBuffer(request), metadataOf(options), callOptions(options), (error: ServiceError | null, response?: Buffer) => {
           options.signal.removeEventListener("abort", cancel);
           if (error) reject(failureOf(error, options));
           else resolve(response!);
@@ -69,44 +69,18 @@ export function createUpstream(address: string) {
     },
 
     /** One request, a stream of responses; ending the iteration cancels the upstream call. */
-    async *serverStream(path: string, request: Uint8Array, options: ForwardOptions): AsyncGenerator<Uint8Array> {
-      const call: ClientReadableStream<Buffer> = client.makeServerStreamRequest(
-        path,
-        identity,
-        identity,
-        Buffer.from(request.buffer, request.byteOffset, request.byteLength),
-        metadataOf(options),
-        callOptions(options),
-      );
-      const cancel = () => call.cancel();
-      options.signal.addEventListener("abort", cancel, { once: true });
-      try {
-        for await (const message of call) yield message as Buffer;
-      } catch (error) {
-        throw failureOf(error as ServiceError, options);
-      } finally {
-        options.signal.removeEventListener("abort", cancel);
-        call.cancel();
-      }
+    serverStream(path: string, request: Uint8Array, options: ForwardOptions): AsyncGenerator<Uint8Array> {
+      return relayResponses(client.makeServerStreamRequest(path, identity, identity, asBuffer(request), metadataOf(options), callOptions(options)), options);
     },
 
     /** A stream each way; ending the iteration cancels the upstream call. */
-    async *bidiStream(path: string, requests: AsyncIterable<Uint8Array>, options: ForwardOptions): AsyncGenerator<Uint8Array> {
+    bidiStream(path: string, requests: AsyncIterable<Uint8Array>, options: ForwardOptions): AsyncGenerator<Uint8Array> {
       const call = client.makeBidiStreamRequest(path, identity, identity, metadataOf(options), callOptions(options));
-      const cancel = () => call.cancel();
-      options.signal.addEventListener("abort", cancel, { once: true });
       void (async () => {
-        for await (const request of requests) call.write(Buffer.from(request.buffer, request.byteOffset, request.byteLength));
+        for await (const request of requests) call.write(asBuffer(request));
         call.end();
-      })().catch(cancel);
-      try {
-        for await (const message of call) yield message as Buffer;
-      } catch (error) {
-        throw failureOf(error as ServiceError, options);
-      } finally {
-        options.signal.removeEventListener("abort", cancel);
-        call.cancel();
-      }
+      })().catch(() => call.cancel());
+      return relayResponses(call, options);
     },
 
     close(): void {
@@ -114,6 +88,22 @@ export function createUpstream(address: string) {
     },
   };
 }
+
+/** The responses of an upstream stream; the call is cancelled when the client goes or the iteration stops. */
+async function* relayResponses(call: ClientReadableStream<Buffer> | ClientDuplexStream<Buffer, Buffer>, options: ForwardOptions): AsyncGenerator<Uint8Array> {
+  const cancel = () => call.cancel();
+  options.signal.addEventListener("abort", cancel, { once: true });
+  try {
+    for await (const message of call) yield message as Buffer;
+  } catch (error) {
+    throw failureOf(error as ServiceError, options);
+  } finally {
+    options.signal.removeEventListener("abort", cancel);
+    call.cancel();
+  }
+}
+
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /** A connection to one upstream service. */
 export type Upstream = ReturnType<typeof createUpstream>;
