@@ -57,7 +57,7 @@ describe("the edge with TLS configured", () => {
   });
 
   it("speaks HTTP/1.1 to clients that only offer http/1.1", async () => {
-    const { status, alpn } = await new Promise<{ status: number; alpn: string | false }>((resolve, reject) => {
+    const { status, alpn } = await new Promise<{ status: number; alpn: string | false | null }>((resolve, reject) => {
       const agent = new Agent({ ca, ALPNProtocols: ["http/1.1"] });
       const req = httpsRequest({ host: "127.0.0.1", port, path: "/healthz", agent }, (res) => {
         res.resume();
