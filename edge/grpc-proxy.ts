@@ -1,12 +1,11 @@
-import { constants, type Http2ServerRequest, type Http2ServerResponse, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
-import type { EdgeRequest } from "./http-server.js";
+import { constants, type Http2ServerRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
+import type { EdgeRequest, EdgeResponse } from "./http-server.js";
 import { forwardedHeaders } from "./upstream/forward.js";
 import type { createSessionPool } from "./upstream/http2-sessions.js";
 
 /** gRPC request headers passed upstream besides the allow-listed ones of every protocol. */
-const grpcRequestHeaders = ["content-type", "te", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "user-agent"];
-/** Response headers and trailers passed back; upstream protocol details beyond these stay behind. */
-const grpcResponseHeaders = ["content-type", "grpc-encoding", "grpc-accept-encoding", "x-request-id"];
+const grpcRequestHeaders = ["grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "user-agent"];
+/** Trailers passed back; upstream protocol details beyond these (and each responder's headers) stay behind. */
 const grpcTrailers = ["grpc-status", "grpc-message", "grpc-status-details-bin"];
 
 function pick(from: IncomingHttpHeaders, names: readonly string[]): OutgoingHttpHeaders {
@@ -30,36 +29,76 @@ export function isGrpcRequest(req: EdgeRequest): req is Http2ServerRequest {
   return req.httpVersionMajor === 2 && type.startsWith("application/grpc") && !type.startsWith("application/grpc-web");
 }
 
+/** Whether a request is binary gRPC-Web (the text variant is base64 and goes to connect-node). */
+export function isGrpcWebBinaryRequest(req: EdgeRequest): boolean {
+  return /^application\/grpc-web(\+proto)?(;|$)/.test(req.headers["content-type"] ?? "");
+}
+
+/** How a relayed call's answer is written for one protocol. */
+interface Responder {
+  contentType: string;
+  /** Upstream response headers passed back. */
+  headers: readonly string[];
+  /** Ends the response with these trailers, in the protocol's way. */
+  finish(res: EdgeResponse, trailers: OutgoingHttpHeaders): void;
+}
+
+/** gRPC: trailers as HTTP/2 trailers. */
+const grpcResponder: Responder = {
+  contentType: "application/grpc+proto",
+  headers: ["grpc-encoding", "grpc-accept-encoding", "x-request-id"],
+  finish(res, trailers) {
+    (res as import("node:http2").Http2ServerResponse).addTrailers(trailers);
+    res.end();
+  },
+};
+
+/** gRPC-Web: trailers as a last length-prefixed frame flagged 0x80, so HTTP/1.1 carries them too. */
+const grpcWebResponder: Responder = {
+  contentType: "application/grpc-web+proto",
+  // What the upstream would accept compressed is no promise the edge makes to browsers.
+  headers: ["grpc-encoding", "x-request-id"],
+  finish(res, trailers) {
+    const text = Buffer.from(Object.entries(trailers).map(([name, value]) => `${name}: ${String(value)}\r\n`).join(""));
+    const frame = Buffer.alloc(5 + text.length);
+    frame[0] = 0x80;
+    frame.writeUInt32BE(text.length, 1);
+    text.copy(frame, 5);
+    res.end(frame);
+  },
+};
+
 /**
- * The gRPC fast path: a gRPC call is relayed stream to stream to the
- * upstream that owns its service, frames untouched — no decoding, no
- * re-encoding. Flow control carries through both ways, a client's
- * cancellation resets the upstream stream, and only allow-listed headers
- * cross in either direction.
+ * The binary fast paths: a gRPC or binary gRPC-Web call is relayed to the
+ * upstream that owns its service as a gRPC call over a pooled HTTP/2
+ * session, message frames untouched — no decoding, no re-encoding (the two
+ * protocols frame messages alike; only trailers differ). Flow control
+ * carries through both ways, a client's cancellation resets the upstream
+ * stream, and only allow-listed headers cross in either direction.
  */
-export function createGrpcProxy(options: {
+export function createGrpcRelay(options: {
   /** The upstream address for a gRPC path, or undefined when no service owns it. */
   addressOf(path: string): string | undefined;
   /** The deadline (ms) of a call to `path` that names none: the edge's default for unary methods, undefined for streams. */
   defaultTimeoutOf(path: string): number | undefined;
   sessions: ReturnType<typeof createSessionPool>;
 }) {
-  /** Ends the call with a status of the edge's own (headers, then trailers). */
-  function finish(res: Http2ServerResponse, trailers: OutgoingHttpHeaders): void {
-    if (res.writableEnded || res.stream.destroyed) return;
-    if (!res.headersSent) res.writeHead(200, { "content-type": "application/grpc" });
-    res.addTrailers(trailers);
-    res.end();
-  }
-
-  return (req: Http2ServerRequest, res: Http2ServerResponse): void => {
-    const path = req.url;
+  function relay(req: EdgeRequest, res: EdgeResponse, responder: Responder): void {
+    /** Ends the call with a status of the edge's own. */
+    const fail = (trailers: OutgoingHttpHeaders) => {
+      if (res.writableEnded || res.destroyed) return;
+      if (!res.headersSent) res.writeHead(200, { "content-type": responder.contentType });
+      responder.finish(res, trailers);
+    };
+    const path = req.url ?? "";
     const address = options.addressOf(path);
-    if (!address) return finish(res, status(12, `unknown service in ${path}`));
+    if (!address) return fail(status(12, `unknown service in ${path}`));
 
     const headers: OutgoingHttpHeaders = {
       ":method": "POST",
       ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
       ...pick(req.headers, grpcRequestHeaders),
       ...pick(req.headers, forwardedHeaders),
     };
@@ -72,38 +111,31 @@ export function createGrpcProxy(options: {
     try {
       upstream = options.sessions.session(address).request(headers);
     } catch {
-      return finish(res, unavailable);
+      return fail(unavailable);
     }
     req.pipe(upstream);
     res.on("close", () => {
       if (!upstream.closed) upstream.close(constants.NGHTTP2_CANCEL);
     });
 
-    let ended = false;
+    let trailers: OutgoingHttpHeaders | undefined;
     upstream.on("response", (response) => {
-      res.writeHead(Number(response[":status"] ?? 200), pick(response, grpcResponseHeaders));
+      res.writeHead(200, { "content-type": responder.contentType, ...pick(response, responder.headers) });
       // Trailers-only answers carry the status in these headers.
-      if (response["grpc-status"] !== undefined) {
-        ended = true;
-        res.addTrailers(pick(response, grpcTrailers));
-        res.end();
-        return;
-      }
-      // Not ended by the pipe: a stream the upstream's connection dropped also "ends", without trailers.
-      upstream.pipe(res, { end: false });
+      if (response["grpc-status"] !== undefined) trailers = pick(response, grpcTrailers);
+      // Not ended by the pipe: the trailers follow the last message, written on close.
+      else upstream.pipe(res, { end: false });
     });
     upstream.on("trailers", (received) => {
-      ended = true;
-      res.addTrailers(pick(received, grpcTrailers));
+      trailers = pick(received, grpcTrailers);
     });
     upstream.on("error", () => undefined);
-    upstream.on("close", () => {
-      if (ended) {
-        if (!res.writableEnded) res.end();
-      } else {
-        // The upstream went away without finishing the call: tell the client so.
-        finish(res, unavailable);
-      }
-    });
+    // Last of all events; without trailers, the upstream went away mid-call: tell the client so.
+    upstream.on("close", () => fail(trailers ?? unavailable));
+  }
+
+  return {
+    grpc: (req: Http2ServerRequest, res: EdgeResponse) => relay(req, res, grpcResponder),
+    grpcWeb: (req: EdgeRequest, res: EdgeResponse) => relay(req, res, grpcWebResponder),
   };
 }

@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import type { Http2ServerResponse } from "node:http2";
 import type { Server } from "node:net";
 import { createContextKey, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -15,7 +14,7 @@ import { createDocsEndpoints } from "./endpoints/docs.js";
 import { createJwksDocument } from "./endpoints/jwks.js";
 import { sendJson, sendText } from "./endpoints/responses.js";
 import { createEdgeHttpServer, type EdgeRequest, type EdgeResponse } from "./http-server.js";
-import { createGrpcProxy, isGrpcRequest } from "./grpc-proxy.js";
+import { createGrpcRelay, isGrpcRequest, isGrpcWebBinaryRequest } from "./grpc-proxy.js";
 import { createProtections } from "./protections/index.js";
 import { createRestHandler } from "./rest/handler.js";
 import { reflectionPassthroughServices, startIntrospection } from "./introspection.js";
@@ -51,7 +50,7 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     [`/${DeploymentService.typeName}/`, config.deploymentsAddress],
   ]);
   const unaryPaths = new Set(services.flatMap((service) => service.methods.filter((m) => m.methodKind === "unary").map(methodPath)));
-  const grpcProxy = createGrpcProxy({
+  const grpcRelay = createGrpcRelay({
     sessions,
     defaultTimeoutOf: (path) => (unaryPaths.has(path) ? config.requestTimeout : undefined),
     addressOf: (path) =>
@@ -98,7 +97,8 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   const protections = createProtections(config, { registry, logger });
   const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
   const server = createEdgeHttpServer(protections.wrap((req, res) => {
-    if (isGrpcRequest(req)) return grpcProxy(req, res as Http2ServerResponse);
+    if (isGrpcRequest(req)) return grpcRelay.grpc(req, res);
+    if (isGrpcWebBinaryRequest(req) && req.method === "POST") return grpcRelay.grpcWeb(req, res);
     const endpoint = req.method === "GET" ? endpoints[(req.url ?? "").split("?")[0]!] : undefined;
     if (!endpoint) {
       if (connectUnary(req, res) || rest(req, res)) return;
