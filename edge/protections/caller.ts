@@ -15,6 +15,18 @@ const maxSubjectLength = 256;
  */
 export function claimedPrincipal(authorization: string | undefined): string | undefined {
   if (!authorization || authorization.length > 8192) return undefined;
+  // Clients send the same credential call after call: read each once.
+  if (claims.has(authorization)) return claims.get(authorization);
+  const principal = readPrincipal(authorization);
+  if (claims.size >= claimsCacheSize) claims.delete(claims.keys().next().value!);
+  claims.set(authorization, principal);
+  return principal;
+}
+
+const claimsCacheSize = 10_000;
+const claims = new Map<string, string | undefined>();
+
+function readPrincipal(authorization: string): string | undefined {
   const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(authorization);
   if (!match) return undefined;
   const token = match[1]!;
