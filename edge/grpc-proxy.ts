@@ -1,6 +1,7 @@
 import { constants, type Http2ServerRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import type { EdgeRequest, EdgeResponse } from "./http-server.js";
 import { forwardedHeaders } from "./upstream/forward.js";
+import { grpcTimeout } from "./upstream/grpc-wire.js";
 import type { createSessionPool } from "./upstream/http2-sessions.js";
 
 /** gRPC request headers passed upstream besides the allow-listed ones of every protocol. */
@@ -16,11 +17,6 @@ function pick(from: IncomingHttpHeaders, names: readonly string[]): OutgoingHttp
 
 function status(code: number, message: string): OutgoingHttpHeaders {
   return { "grpc-status": String(code), "grpc-message": encodeURIComponent(message) };
-}
-
-/** A grpc-timeout header value: at most 8 digits, in milliseconds while they fit. */
-function grpcTimeout(ms: number): string {
-  return ms <= 99_999_999 ? `${Math.ceil(ms)}m` : `${Math.ceil(ms / 1000)}S`;
 }
 
 /** Whether a request is gRPC (not gRPC-Web) over HTTP/2. */

@@ -39,12 +39,12 @@ const clientAddressKey = createContextKey<string | undefined>(undefined, { descr
  * the JWKS. Nothing listens yet.
  */
 export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edge> {
-  const users = createUpstream(config.usersAddress);
-  const deployments = createUpstream(config.deploymentsAddress);
+  const sessions = createSessionPool();
+  const users = createUpstream(config.usersAddress, sessions);
+  const deployments = createUpstream(config.deploymentsAddress, sessions);
   const services = [UserService, DeploymentService];
   const introspection = await startIntrospection(services.map((s) => s.typeName));
-  const introspectionUpstream = createUpstream(introspection.address);
-  const sessions = createSessionPool();
+  const introspectionUpstream = createUpstream(introspection.address, sessions);
   const owners = new Map([
     [`/${UserService.typeName}/`, config.usersAddress],
     [`/${DeploymentService.typeName}/`, config.deploymentsAddress],
@@ -117,11 +117,8 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     async close() {
       await protections.close();
       introspection.close();
-      introspectionUpstream.close();
       sessions.close();
       readiness.close();
-      users.close();
-      deployments.close();
     },
   };
 }

@@ -1,35 +1,30 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ServiceError } from "@grpc/grpc-js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 
 const typePrefix = "type.googleapis.com/";
 
 /**
- * An upstream gRPC failure as a clean Connect error: the same code and
+ * An upstream gRPC status as a clean Connect error: the same code and
  * message, and the google.rpc details from grpc-status-details-bin, but none
  * of the upstream's headers or trailers.
  */
-export function toConnectError(error: ServiceError): ConnectError {
-  const code: Code = error.code in Code ? (error.code as number) : Code.Unknown;
-  const [raw] = error.metadata?.get("grpc-status-details-bin") ?? [];
-  let details: { type: string; value: Uint8Array }[] = [];
-  if (raw instanceof Uint8Array) {
+export function connectErrorOf(code: number, message: string, detailsBin: string | undefined): ConnectError {
+  const known: Code = code in Code ? code : Code.Unknown;
+  const error = new ConnectError(message || Code[known], known);
+  if (detailsBin) {
     try {
-      details = fromBinary(StatusSchema, raw).details.map((any) => ({
-        type: any.typeUrl.startsWith(typePrefix) ? any.typeUrl.slice(typePrefix.length) : any.typeUrl,
-        value: any.value,
-      }));
+      for (const any of fromBinary(StatusSchema, Buffer.from(detailsBin, "base64")).details) {
+        error.details.push({ type: any.typeUrl.startsWith(typePrefix) ? any.typeUrl.slice(typePrefix.length) : any.typeUrl, value: any.value });
+      }
     } catch {
-      details = [];
+      // Undecodable details are dropped, the status stays.
     }
   }
-  const connectError = new ConnectError(error.details || Code[code], code);
-  connectError.details.push(...details);
-  return connectError;
+  return error;
 }
 
-/** UNAVAILABLE for an upstream that cannot be reached. */
-export function unavailable(service: string): ConnectError {
-  return new ConnectError(`${service} is unavailable; retry`, Code.Unavailable);
+/** UNAVAILABLE for an upstream that cannot be reached or went away mid-call. */
+export function unavailable(): ConnectError {
+  return new ConnectError("the service is unavailable; retry", Code.Unavailable);
 }

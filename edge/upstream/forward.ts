@@ -1,6 +1,8 @@
-import { ConnectError } from "@connectrpc/connect";
-import { Client, Metadata, credentials, type ClientDuplexStream, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
-import { toConnectError } from "./errors.js";
+import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { connectErrorOf, unavailable } from "./errors.js";
+import { createFrameReader, frame, grpcTimeout } from "./grpc-wire.js";
+import type { createSessionPool } from "./http2-sessions.js";
 
 /** Request headers passed to the services; everything else (hop-by-hop, protocol, cookies) stays at the edge. */
 export const forwardedHeaders = ["authorization", "x-request-id", "traceparent", "tracestate"] as const;
@@ -17,93 +19,123 @@ export interface ForwardOptions {
   clientAddress?: string;
 }
 
-const identity = (bytes: Buffer | Uint8Array) => bytes as Buffer;
+/** An open upstream call and the status it ended with, once it has. */
+interface Call {
+  stream: ClientHttp2Stream;
+  status(): IncomingHttpHeaders | undefined;
+  /** Why the edge ended the call itself, if it did. */
+  endedByEdge(): ConnectError | undefined;
+  done(): void;
+}
 
-function metadataOf(options: ForwardOptions): Metadata {
-  const metadata = new Metadata();
-  for (const name of forwardedHeaders) {
-    const value = options.headers.get(name);
-    if (value !== null) metadata.set(name, value);
+/**
+ * Forwards protobuf bytes to one upstream service as gRPC calls over a
+ * pooled HTTP/2 session, without decoding them: the edge writes and reads
+ * only the gRPC framing, which costs far less than a full gRPC client per
+ * call.
+ */
+export function createUpstream(address: string, sessions: ReturnType<typeof createSessionPool>) {
+  function open(path: string, options: ForwardOptions): Call {
+    const headers: OutgoingHttpHeaders = { ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" };
+    for (const name of forwardedHeaders) {
+      const value = options.headers.get(name);
+      if (value !== null) headers[name] = value;
+    }
+    if (options.clientAddress) headers["x-forwarded-for"] = options.clientAddress;
+    if (options.timeoutMs !== undefined) headers["grpc-timeout"] = grpcTimeout(options.timeoutMs);
+
+    const stream = sessions.session(address).request(headers);
+    let status: IncomingHttpHeaders | undefined;
+    let endedByEdge: ConnectError | undefined;
+    const end = (reason: ConnectError) => {
+      endedByEdge ??= reason;
+      if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+    };
+    const cancel = () => end(ConnectError.from(options.signal.reason));
+    options.signal.addEventListener("abort", cancel, { once: true });
+    // The upstream enforces grpc-timeout; this covers one that never answers.
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => end(new ConnectError("the deadline passed", Code.DeadlineExceeded)), options.timeoutMs + 50);
+    stream.on("response", (response) => {
+      if (response["grpc-status"] !== undefined) status = response;
+    });
+    stream.on("trailers", (trailers) => {
+      status = trailers;
+    });
+    stream.on("error", () => undefined);
+    return {
+      stream,
+      status: () => status,
+      endedByEdge: () => endedByEdge,
+      done() {
+        clearTimeout(timer);
+        options.signal.removeEventListener("abort", cancel);
+        if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+      },
+    };
   }
-  if (options.clientAddress) metadata.set("x-forwarded-for", options.clientAddress);
-  return metadata;
-}
 
-/**
- * The error to answer with: when the edge cancelled the upstream call because
- * its own call ended (the client's deadline passed, the client went away),
- * that reason, not the CANCELLED the cancellation caused upstream.
- */
-function failureOf(error: ServiceError, options: ForwardOptions): ConnectError {
-  return options.signal.aborted ? ConnectError.from(options.signal.reason) : toConnectError(error);
-}
+  /** The call's messages, then its status: an error unless OK. */
+  async function* messages(call: Call, options: ForwardOptions): AsyncGenerator<Uint8Array> {
+    const read = createFrameReader();
+    try {
+      try {
+        for await (const chunk of call.stream) yield* read(chunk as Buffer);
+      } catch {
+        // The stream failed: the edge's own reason, a status already read, or a lost upstream.
+      }
+      const byEdge = call.endedByEdge() ?? (options.signal.aborted ? ConnectError.from(options.signal.reason) : undefined);
+      if (byEdge) throw byEdge;
+      const status = call.status();
+      if (!status) throw unavailable();
+      const code = Number(status["grpc-status"]);
+      if (code !== 0) {
+        throw connectErrorOf(code, decodeURIComponent(String(status["grpc-message"] ?? "")), status["grpc-status-details-bin"] as string | undefined);
+      }
+    } finally {
+      call.done();
+    }
+  }
 
-function callOptions(options: ForwardOptions) {
-  return options.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
-}
-
-/**
- * Forwards protobuf bytes to one upstream service over a grpc-js channel,
- * without decoding them: the edge pays for serialisation only where a
- * protocol demands it.
- */
-export function createUpstream(address: string) {
-  const client = new Client(address, credentials.createInsecure(), {
-    "grpc.keepalive_time_ms": 30_000,
-    "grpc.keepalive_timeout_ms": 10_000,
-    "grpc.keepalive_permit_without_calls": 1,
-  });
+  function start(path: string, options: ForwardOptions): Call {
+    try {
+      return open(path, options);
+    } catch {
+      throw unavailable();
+    }
+  }
 
   return {
     /** One request, one response. */
-    unary(path: string, request: Uint8Array, options: ForwardOptions): Promise<Uint8Array> {
-      return new Promise((resolve, reject) => {
-        const call = client.makeUnaryRequest(path, identity, identity, asBuffer(request), metadataOf(options), callOptions(options), (error: ServiceError | null, response?: Buffer) => {
-          options.signal.removeEventListener("abort", cancel);
-          if (error) reject(failureOf(error, options));
-          else resolve(response!);
-        });
-        const cancel = () => call.cancel();
-        options.signal.addEventListener("abort", cancel, { once: true });
-      });
+    async unary(path: string, request: Uint8Array, options: ForwardOptions): Promise<Uint8Array> {
+      const call = start(path, options);
+      call.stream.end(frame(request));
+      let response: Uint8Array | undefined;
+      for await (const message of messages(call, options)) response ??= message;
+      if (!response) throw new ConnectError("the service sent no response", Code.Internal);
+      return response;
     },
 
     /** One request, a stream of responses; ending the iteration cancels the upstream call. */
     serverStream(path: string, request: Uint8Array, options: ForwardOptions): AsyncGenerator<Uint8Array> {
-      return relayResponses(client.makeServerStreamRequest(path, identity, identity, asBuffer(request), metadataOf(options), callOptions(options)), options);
+      const call = start(path, options);
+      call.stream.end(frame(request));
+      return messages(call, options);
     },
 
     /** A stream each way; ending the iteration cancels the upstream call. */
     bidiStream(path: string, requests: AsyncIterable<Uint8Array>, options: ForwardOptions): AsyncGenerator<Uint8Array> {
-      const call = client.makeBidiStreamRequest(path, identity, identity, metadataOf(options), callOptions(options));
+      const call = start(path, options);
       void (async () => {
-        for await (const request of requests) call.write(asBuffer(request));
-        call.end();
-      })().catch(() => call.cancel());
-      return relayResponses(call, options);
-    },
-
-    close(): void {
-      client.close();
+        for await (const request of requests) call.stream.write(frame(request));
+        call.stream.end();
+      })().catch(() => call.done());
+      return messages(call, options);
     },
   };
 }
-
-/** The responses of an upstream stream; the call is cancelled when the client goes or the iteration stops. */
-async function* relayResponses(call: ClientReadableStream<Buffer> | ClientDuplexStream<Buffer, Buffer>, options: ForwardOptions): AsyncGenerator<Uint8Array> {
-  const cancel = () => call.cancel();
-  options.signal.addEventListener("abort", cancel, { once: true });
-  try {
-    for await (const message of call) yield message as Buffer;
-  } catch (error) {
-    throw failureOf(error as ServiceError, options);
-  } finally {
-    options.signal.removeEventListener("abort", cancel);
-    call.cancel();
-  }
-}
-
-const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /** A connection to one upstream service. */
 export type Upstream = ReturnType<typeof createUpstream>;
