@@ -25,7 +25,8 @@ interface Call {
   status(): IncomingHttpHeaders | undefined;
   /** Why the edge ended the call itself, if it did. */
   endedByEdge(): ConnectError | undefined;
-  done(): void;
+  /** Releases the call; a call that did not finish is reset upstream. */
+  done(finished: boolean): void;
 }
 
 /**
@@ -69,10 +70,11 @@ export function createUpstream(address: string, sessions: ReturnType<typeof crea
       stream,
       status: () => status,
       endedByEdge: () => endedByEdge,
-      done() {
+      done(finished) {
         clearTimeout(timer);
         options.signal.removeEventListener("abort", cancel);
-        if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+        // Resetting finished streams too would trip the server's rapid-reset protection (GOAWAY).
+        if (!finished && !stream.closed) stream.close(constants.NGHTTP2_CANCEL);
       },
     };
   }
@@ -80,12 +82,14 @@ export function createUpstream(address: string, sessions: ReturnType<typeof crea
   /** The call's messages, then its status: an error unless OK. */
   async function* messages(call: Call, options: ForwardOptions): AsyncGenerator<Uint8Array> {
     const read = createFrameReader();
+    let finished = false;
     try {
       try {
         for await (const chunk of call.stream) yield* read(chunk as Buffer);
       } catch {
         // The stream failed: the edge's own reason, a status already read, or a lost upstream.
       }
+      finished = true;
       const byEdge = call.endedByEdge() ?? (options.signal.aborted ? ConnectError.from(options.signal.reason) : undefined);
       if (byEdge) throw byEdge;
       const status = call.status();
@@ -95,7 +99,7 @@ export function createUpstream(address: string, sessions: ReturnType<typeof crea
         throw connectErrorOf(code, decodeURIComponent(String(status["grpc-message"] ?? "")), status["grpc-status-details-bin"] as string | undefined);
       }
     } finally {
-      call.done();
+      call.done(finished);
     }
   }
 
@@ -131,7 +135,7 @@ export function createUpstream(address: string, sessions: ReturnType<typeof crea
       void (async () => {
         for await (const request of requests) call.stream.write(frame(request));
         call.stream.end();
-      })().catch(() => call.done());
+      })().catch(() => call.done(false));
       return messages(call, options);
     },
   };
