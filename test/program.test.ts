@@ -1,18 +1,18 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createChannel, createClient, createClientFactory, Metadata, Status, type Channel } from "nice-grpc";
-import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
+import { createChannel, createClient, Status } from "nice-grpc";
 import { HealthDefinition } from "nice-grpc-server-health";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Role, UserKind } from "../gen/launchpad/user/v1/user_pb.js";
 import { UserService } from "../gen/launchpad/user/v1/user_service_pb.js";
 import { loadConfig } from "../services/kit/config.js";
-import { toNiceService } from "../services/kit/grpc/service-definition.js";
 import { allSettings } from "../bin/settings.js";
+import { bearer } from "./support/bearer.js";
 import { expectGrpcError, failureOf } from "./support/grpc-errors.js";
-import { killLaunchpads, repoRoot, runLaunchpad, startLaunchpad, type StartedProgram } from "./support/program.js";
+import { repoRoot, runLaunchpad, startLaunchpad, type StartedProgram } from "./support/program.js";
+import { ephemeralEnv, programSandbox } from "./support/program-sandbox.js";
+import { typedClient } from "./support/typed-client.js";
 
 /** grpc.health.v1.HealthCheckResponse.ServingStatus values. */
 const SERVING = 1;
@@ -21,44 +21,21 @@ const NOT_SERVING = 2;
 const adminEmail = "admin@example.com";
 const adminPassword = "correct horse battery staple";
 
-const dataDirs: string[] = [];
-const channels: Channel[] = [];
+const { newDataDir, channels } = programSandbox("launchpad-program-");
 
-afterEach(async () => {
-  for (const channel of channels.splice(0)) channel.close();
-  await killLaunchpads();
-  for (const dir of dataDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function newDataDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "launchpad-program-"));
-  dataDirs.push(dir);
-  return dir;
-}
-
-/** The environment of a program on ephemeral ports with its own data directory. */
+/** The environment of a program on ephemeral ports with its own data directory, and no demo agent. */
 function envFor(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    LAUNCHPAD_DATA_DIR: dataDir,
-    LAUNCHPAD_USERS_PORT: "0",
-    LAUNCHPAD_USERS_METRICS_PORT: "0",
-    LAUNCHPAD_DEPLOYMENTS_PORT: "0",
-    LAUNCHPAD_DEPLOYMENTS_METRICS_PORT: "0",
-    LAUNCHPAD_EDGE_PORT: "0",
-    LAUNCHPAD_DEMO_AGENT: "off",
-    ...extra,
-  };
+  return { ...ephemeralEnv(dataDir), LAUNCHPAD_DEMO_AGENT: "off", ...extra };
 }
 
 /** A typed UserService client and a health client for a running program. */
 function clientsOf(program: StartedProgram) {
   const channel = createChannel(`127.0.0.1:${program.usersPort}`);
   channels.push(channel);
-  const users = createClientFactory().use(errorDetailsClientMiddleware).create(toNiceService(UserService), channel);
+  const users = typedClient(UserService, channel);
   const health = createClient(HealthDefinition, channel);
-  const auth = (token: string) => ({ metadata: Metadata({ authorization: `Bearer ${token}` }) });
   const login = async (email: string, password: string) => (await users.login({ email, password })).tokens!.accessToken;
-  return { channel, users, health, auth, login };
+  return { channel, users, health, auth: bearer, login };
 }
 
 /** The value of one grpc_server_started_total series of UserService, from the program's /metrics. */

@@ -18,8 +18,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreateDeploymentRequestSchema, CreateDeploymentResponseSchema } from "../../gen/launchpad/deployment/v1/deployment_service_pb.js";
-import type { ClosedReply, CollectedReply, MarkedReply, OpenedReply } from "./edge-fanout/client-child.js";
-import { describeChange, format, summarizeRun, type ChangeDelivery, type EdgeFanoutResult, type FanoutRun, type StreamMemory, type WatchFormat } from "./edge-fanout/report.js";
+import type { CollectedReply, OpenedReply } from "./edge-fanout/client-child.js";
+import { describeChange, format, summarizeRun, type ChangeDelivery, type EdgeFanoutResult, type FanoutRun, type WatchFormat } from "./edge-fanout/report.js";
 import { selfTimeByPart } from "./edge-paths/profile-parts.js";
 import type { Benchmark, BenchSettings } from "./support/benchmark.js";
 import { startBenchEdge, type BenchEdge } from "./support/bench-edge.js";
@@ -28,9 +28,13 @@ import type { MemoryReading } from "./support/child-memory.js";
 import { trackDirectory, untrackDirectory } from "./support/cleanup.js";
 import { cpuBusyMicros } from "./support/cpu-busy.js";
 import { topSelfTime } from "./support/cpu-profile.js";
-import { median, percentile } from "./support/percentile.js";
+import { changeLatency } from "./support/delivery-latency.js";
+import { deliverPaced } from "./support/paced-changes.js";
+import { median } from "./support/percentile.js";
 import { startPinnedChild, type PinnedChild } from "./support/pinned-child.js";
 import { processCpuMicros } from "./support/process-cpu.js";
+import { streamMemory } from "./support/stream-memory.js";
+import type { ClosedReply, MarkedReply } from "./support/watch-client.js";
 
 const serverCpu = 0;
 const clientCpu = 1;
@@ -171,34 +175,15 @@ async function measureFormat(session: Session, watchFormat: WatchFormat): Promis
       `edge ${perStream(idle.edge, loaded.edge)}; deployments ${perStream(idle.deployments, loaded.deployments)}`,
   );
 
-  const changes: ChangeDelivery[] = [];
-  const latencies: number[] = [];
-  let failedStreams = 0;
-  let firstError = "";
   let changeBytes = 0;
-  for (let i = 0; i < changesPerRun; i++) {
-    const began = performance.now();
-    const { change, collected } = await deliverOne(session);
-    changes.push(change);
-    for (const latency of collected.latenciesMicros) latencies.push(latency);
-    failedStreams = collected.failed;
-    firstError ||= collected.firstError;
+  const onChange = (change: ChangeDelivery, collected: CollectedReply, i: number) => {
     changeBytes ||= collected.changeBytes;
     progress(`${label}, change ${i + 1}/${changesPerRun}: ${describeChange(change)}`);
-    const rest = changeSpacingMs - (performance.now() - began);
-    if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest));
-  }
+  };
+  const { changes, latencies, failedStreams, firstError } = await deliverPaced(changesPerRun, changeSpacingMs, () => deliverOne(session), onChange);
   const settled = await memoryOf(session);
   progress(`${label}, after the changes: edge ${perStream(idle.edge, settled.edge)}`);
-  const memory = (name: "edge" | "deployments"): StreamMemory => ({
-    idle: idle[name],
-    loaded: loaded[name],
-    afterChanges: settled[name],
-    rssPerStreamBytes: (loaded[name].rss - idle[name].rss) / watchers,
-    heapPerStreamBytes: (loaded[name].heapUsed - idle[name].heapUsed) / watchers,
-    rssPerStreamAfterChangesBytes: (settled[name].rss - idle[name].rss) / watchers,
-    heapPerStreamAfterChangesBytes: (settled[name].heapUsed - idle[name].heapUsed) / watchers,
-  });
+  const memory = (name: "edge" | "deployments") => streamMemory(watchers, idle[name], loaded[name], settled[name]);
   return summarizeRun(
     {
       format: watchFormat,
@@ -235,16 +220,10 @@ async function deliverOne(session: Session): Promise<{ change: ChangeDelivery; c
   const edgeCpu = processCpuMicros(edge.child.pid) - edgeBefore;
   const deploymentsCpu = processCpuMicros(deployments.child.pid) - deploymentsBefore;
   const busyMicros = cpuBusyMicros(serverCpu) - busyBefore;
-  const l = collected.latenciesMicros;
   return {
     collected,
     change: {
-      revision: String(revision),
-      delivered: l.length,
-      missing: collected.missing,
-      p50Millis: percentile(l, 50) / 1000,
-      p99Millis: percentile(l, 99) / 1000,
-      maxMillis: percentile(l, 100) / 1000,
+      ...changeLatency(revision, collected),
       edgeCpuMillis: edgeCpu / 1000,
       deploymentsCpuMillis: deploymentsCpu / 1000,
       clientCpuMillis: collected.cpuMicros / 1000,

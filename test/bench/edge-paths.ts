@@ -15,13 +15,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetDeploymentRequestSchema, GetDeploymentResponseSchema } from "../../gen/launchpad/deployment/v1/deployment_service_pb.js";
-import { measurePathRound, type PathRound } from "./edge-paths/load.js";
 import { selfTimeByPart } from "./edge-paths/profile-parts.js";
 import { definePaths, expectAllOk, restWiring, startPathsStack, type BenchPath, type PathsStack } from "./edge-paths/paths.js";
 import { describeRound, format, summarizePath, type EdgePathsResult, type PathName, type PathProfile, type PathSummary } from "./edge-paths/report.js";
 import type { Benchmark, BenchSettings } from "./support/benchmark.js";
 import { trackDirectory, untrackDirectory } from "./support/cleanup.js";
 import { topSelfTime } from "./support/cpu-profile.js";
+import { measureSplitRound, type SplitRound } from "./support/measure-round.js";
 import { median } from "./support/percentile.js";
 import { callUnaryRaw } from "./support/raw-unary.js";
 
@@ -65,7 +65,7 @@ async function run(settings: BenchSettings): Promise<EdgePathsResult> {
     const metricsUrl = stack.deployments.metricsUrl;
     const measure = (path: BenchPath, requests: number) =>
       expectAllOk(metricsUrl, path.name, () =>
-        measurePathRound(path.processes, serverCpu, {
+        measureSplitRound(path.processes, serverCpu, {
           url: path.url,
           headers: path.headers,
           ...(path.bodyFile === undefined ? {} : { bodyFile: path.bodyFile }),
@@ -88,7 +88,7 @@ async function run(settings: BenchSettings): Promise<EdgePathsResult> {
       progress(`${path.name} warm-up: ${warmUp.requests} requests, ${describeRound(warmUp)}`);
     }
 
-    const rounds = new Map<PathName, PathRound[]>(paths.map((p) => [p.name, []]));
+    const rounds = new Map<PathName, SplitRound[]>(paths.map((p) => [p.name, []]));
     for (let round = 1; round <= settings.rounds; round++) {
       for (const path of paths) {
         const result = await measure(path, nextRequests(path.name));
@@ -148,7 +148,7 @@ async function run(settings: BenchSettings): Promise<EdgePathsResult> {
  * profiling slows it down); returns the edge's top self-time functions and
  * its self time by part (dependency, Node core module, our folders, GC).
  */
-async function profileEdge(stack: PathsStack, path: BenchPath, outputDir: string, round: () => Promise<PathRound>): Promise<PathProfile> {
+async function profileEdge(stack: PathsStack, path: BenchPath, outputDir: string, round: () => Promise<SplitRound>): Promise<PathProfile> {
   const file = join(outputDir, `edge-paths-${path.name}.cpuprofile`);
   const result = await stack.edge.child.profile(file, round);
   progress(`${path.name} with the edge profiled: ${describeRound(result)}; profile in ${file} (open in Chrome DevTools)`);

@@ -25,11 +25,15 @@ import { trackDirectory, untrackDirectory } from "./support/cleanup.js";
 import { cpuBusyMicros } from "./support/cpu-busy.js";
 import { topSelfTime } from "./support/cpu-profile.js";
 import { topTotalTime } from "./support/cpu-profile-total.js";
+import { changeLatency } from "./support/delivery-latency.js";
 import { heapGrowth, heapHistogram } from "./support/heap-histogram.js";
-import { median, percentile } from "./support/percentile.js";
+import { deliverPaced } from "./support/paced-changes.js";
+import { median } from "./support/percentile.js";
 import { startPinnedChild, type PinnedChild } from "./support/pinned-child.js";
 import { processCpuMicros } from "./support/process-cpu.js";
-import type { ClosedReply, CollectedReply, MarkedReply, OpenedReply } from "./watch-fanout/client-child.js";
+import { streamMemory } from "./support/stream-memory.js";
+import type { ClosedReply, MarkedReply } from "./support/watch-client.js";
+import type { CollectedReply, OpenedReply } from "./watch-fanout/client-child.js";
 import {
   describeChange,
   format,
@@ -228,21 +232,9 @@ async function measureServer(
         `RSS +${((loaded.rss - idle.rss) / streams / 1024).toFixed(1)} KB/stream, heap +${((loaded.heapUsed - idle.heapUsed) / streams / 1024).toFixed(1)} KB/stream`,
     );
 
-    const changes: ChangeDelivery[] = [];
-    const latencies: number[] = [];
-    let failedStreams = 0;
-    let firstError = "";
-    for (let i = 0; i < changesPerRun; i++) {
-      const began = performance.now();
-      const { change, collected } = await deliverOne(session);
-      changes.push(change);
-      for (const latency of collected.latenciesMicros) latencies.push(latency);
-      failedStreams = collected.failed;
-      firstError ||= collected.firstError;
+    const onChange = (change: ChangeDelivery, _: CollectedReply, i: number) =>
       progress(`${name} at ${streams}, change ${i + 1}/${changesPerRun}: ${describeChange(change)}`);
-      const rest = changeSpacingMs - (performance.now() - began);
-      if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest));
-    }
+    const { changes, latencies, failedStreams, firstError } = await deliverPaced(changesPerRun, changeSpacingMs, () => deliverOne(session), onChange);
     const settled = await memoryOf(server);
     progress(
       `${name} at ${streams}, after the changes: RSS +${((settled.rss - idle.rss) / streams / 1024).toFixed(1)} KB/stream, ` +
@@ -254,15 +246,7 @@ async function measureServer(
         connections: opened.connections,
         openSeconds: opened.millis / 1000,
         snapshotDeployments: deploymentsIn(opened.snapshotBase64),
-        memory: {
-          idle,
-          loaded,
-          afterChanges: settled,
-          rssPerStreamBytes: (loaded.rss - idle.rss) / streams,
-          heapPerStreamBytes: (loaded.heapUsed - idle.heapUsed) / streams,
-          rssPerStreamAfterChangesBytes: (settled.rss - idle.rss) / streams,
-          heapPerStreamAfterChangesBytes: (settled.heapUsed - idle.heapUsed) / streams,
-        },
+        memory: streamMemory(streams, idle, loaded, settled),
         otherWorkShare: median(changes.map((c) => c.otherWorkShare)),
         failedStreams,
         firstError,
@@ -294,16 +278,10 @@ async function deliverOne({ server, client, nextChange }: Session): Promise<{ ch
   const wallMicros = Number(process.hrtime.bigint() - t0) / 1000;
   const serverCpuMicros = processCpuMicros(pid) - serverBefore;
   const busyMicros = cpuBusyMicros(serverCpu) - busyBefore;
-  const l = collected.latenciesMicros;
   return {
     collected,
     change: {
-      revision: String(revision),
-      delivered: l.length,
-      missing: collected.missing,
-      p50Millis: percentile(l, 50) / 1000,
-      p99Millis: percentile(l, 99) / 1000,
-      maxMillis: percentile(l, 100) / 1000,
+      ...changeLatency(revision, collected),
       serverCpuMillis: serverCpuMicros / 1000,
       clientCpuMillis: collected.cpuMicros / 1000,
       otherWorkShare: Math.max(0, busyMicros - serverCpuMicros) / wallMicros,

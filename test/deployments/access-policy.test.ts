@@ -1,5 +1,4 @@
 import { create, getOption, type DescMethod } from "@bufbuild/protobuf";
-import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Status } from "nice-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FieldBehavior, field_behavior } from "../../gen/google/api/field_behavior_pb.js";
@@ -8,7 +7,7 @@ import { DeploymentState as State } from "../../gen/launchpad/deployment/v1/depl
 import { DeploymentService } from "../../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import { Role } from "../../gen/launchpad/user/v1/user_pb.js";
 import { accessPolicy } from "../../services/kit/auth/access-policy.js";
-import { roleGrants } from "../../services/kit/auth/permissions.js";
+import { accessCells, expectAccess, onlyReads, type AccessCell } from "../support/access-table.js";
 import { callByDescriptor, outcomeOf } from "../support/call-by-descriptor.js";
 import { startTestStack, type TestStack } from "../support/deployments-service.js";
 import { createDeployment, deploymentIn, driveTo, recordOf, uniqueService, type DeploymentDriver } from "../support/deployment-states.js";
@@ -38,24 +37,6 @@ const callers: Caller[] = [
   ...signedInRoles.map((role) => ({ label: `ROLE_${Role[role]}`, role, environments: [] })),
   stagingDeployer,
 ];
-
-type Expected = "allowed" | "denied" | "refused without credentials";
-
-/** What a role may do with a method, from its declared policy alone. */
-function expectedFor(method: DescMethod, role: Role | undefined): Expected {
-  const policy = accessPolicy(method);
-  switch (policy?.rule.case) {
-    case "public":
-      return "allowed";
-    case "authenticated":
-      return role === undefined ? "refused without credentials" : "allowed";
-    case "permission":
-      if (role === undefined) return "refused without credentials";
-      return roleGrants(role, policy.rule.value) ? "allowed" : "denied";
-    default:
-      throw new Error(`${method.name} declares no access policy`);
-  }
-}
 
 /** The request fields a method's HTTP path binds to a resource name (`{name=deployments/*}`). */
 function resourceFieldsOf(method: DescMethod): string[] {
@@ -93,22 +74,9 @@ function requestFor(method: DescMethod, target: Target) {
   return create(method.input, init);
 }
 
-/** Whether a method only reads, so cells may share one target. */
-const onlyReads = (method: DescMethod) => method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
+type Cell = AccessCell<Caller>;
 
-interface Cell {
-  title: string;
-  caller: Caller;
-  method: DescMethod;
-  expected: Expected;
-}
-
-const cells: Cell[] = callers.flatMap((caller) =>
-  DeploymentService.methods.map((method) => {
-    const expected = expectedFor(method, caller.role);
-    return { title: `${caller.label} → ${method.name} is ${expected}`, caller, method, expected };
-  }),
-);
+const cells: Cell[] = accessCells(callers, DeploymentService.methods);
 
 let stack: TestStack;
 let rootToken: string;
@@ -145,27 +113,8 @@ function call(method: DescMethod, request: ReturnType<typeof requestFor>, caller
   return callByDescriptor(client(), method, request, credentialsOf(caller), { maxMessages: 1 });
 }
 
-async function check(cell: Cell, target: Target) {
-  const before = cell.expected === "allowed" ? undefined : await snapshotOf(target);
-  const outcome = await outcomeOf(call(cell.method, requestFor(cell.method, target), cell.caller));
-  switch (cell.expected) {
-    case "allowed":
-      if (outcome !== "ok") expect([Status.PERMISSION_DENIED, Status.UNAUTHENTICATED], `${outcome.reason}: ${outcome.message}`).not.toContain(outcome.code);
-      break;
-    case "denied":
-      expect(outcome === "ok" ? "ok" : { code: outcome.code, reason: outcome.reason }).toEqual({
-        code: Status.PERMISSION_DENIED,
-        reason: "PERMISSION_DENIED",
-      });
-      break;
-    case "refused without credentials":
-      expect(outcome === "ok" ? "ok" : { code: outcome.code, reason: outcome.reason }).toEqual({
-        code: Status.UNAUTHENTICATED,
-        reason: "CREDENTIALS_REQUIRED",
-      });
-      break;
-  }
-  if (before) expect(await snapshotOf(target)).toEqual(before);
+function check(cell: Cell, target: Target) {
+  return expectAccess(cell.expected, () => call(cell.method, requestFor(cell.method, target), cell.caller), () => snapshotOf(target));
 }
 
 beforeAll(async () => {

@@ -1,19 +1,19 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { createChannel, createClientFactory, Metadata, type Channel } from "nice-grpc";
-import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
+import { createChannel, type Metadata } from "nice-grpc";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DeploymentEventType as EventType, DeploymentState as State, type Deployment } from "../../gen/launchpad/deployment/v1/deployment_pb.js";
 import { DeploymentService, type WatchDeploymentResponse } from "../../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import { UserService } from "../../gen/launchpad/user/v1/user_service_pb.js";
 import { startAgent, type AgentOptions } from "../../services/agent/agent.js";
 import { demoAgentEmail } from "../../services/agent/provision.js";
-import { toNiceService } from "../../services/kit/grpc/service-definition.js";
+import { bearer } from "../support/bearer.js";
 import { startTestStack, type DeploymentClient, type TestStack } from "../support/deployments-service.js";
 import { captureLogs } from "../support/grpc.js";
-import { killLaunchpads, startLaunchpad, type StartedProgram } from "../support/program.js";
+import { startLaunchpad, type StartedProgram } from "../support/program.js";
+import { ephemeralEnv, programSandbox } from "../support/program-sandbox.js";
 import { createServiceAccountKey, type ServiceAccountKey } from "../support/service-accounts.js";
+import { typedClient } from "../support/typed-client.js";
 import { admin } from "../support/users-service.js";
 import { changeEventsOf, changesOf, eventually, metricValue, recordWatch, type WatchRecording } from "../support/watching.js";
 
@@ -152,29 +152,11 @@ describe("the demo agent (startAgent) against a real stack", () => {
 });
 
 describe("launchpad --target=all runs the demo agent", () => {
-  const dataDirs: string[] = [];
-  const channels: Channel[] = [];
-
-  afterEach(async () => {
-    for (const channel of channels.splice(0)) channel.close();
-    await killLaunchpads();
-    for (const dir of dataDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  });
-
-  function newDataDir(): string {
-    const dir = mkdtempSync(join(tmpdir(), "launchpad-agent-"));
-    dataDirs.push(dir);
-    return dir;
-  }
+  const { newDataDir, channels } = programSandbox("launchpad-agent-");
 
   function start(dataDir: string, extra: Record<string, string> = {}) {
     return startLaunchpad(["--target=all"], {
-      LAUNCHPAD_DATA_DIR: dataDir,
-      LAUNCHPAD_USERS_PORT: "0",
-      LAUNCHPAD_USERS_METRICS_PORT: "0",
-      LAUNCHPAD_DEPLOYMENTS_PORT: "0",
-      LAUNCHPAD_DEPLOYMENTS_METRICS_PORT: "0",
-      LAUNCHPAD_EDGE_PORT: "0",
+      ...ephemeralEnv(dataDir),
       LAUNCHPAD_ADMIN_EMAIL: admin.email,
       LAUNCHPAD_ADMIN_PASSWORD: admin.password,
       LAUNCHPAD_AGENT_STEP: "100ms",
@@ -187,14 +169,13 @@ describe("launchpad --target=all runs the demo agent", () => {
   /** Clients of a started program's two services, signed in as the admin. */
   async function clientsOf(program: StartedProgram) {
     const [, deploymentsPort, deploymentsMetricsPort] = /deployments\s+gRPC\s+[\w.]+:(\d+)\s+metrics http:\/\/[\w.]+:(\d+)\/metrics/.exec(program.stdout())!;
-    const factory = createClientFactory().use(errorDetailsClientMiddleware);
     const usersChannel = createChannel(`127.0.0.1:${program.usersPort}`);
     const deploymentsChannel = createChannel(`127.0.0.1:${deploymentsPort}`);
     channels.push(usersChannel, deploymentsChannel);
-    const users = factory.create(toNiceService(UserService), usersChannel);
-    const deployments = factory.create(toNiceService(DeploymentService), deploymentsChannel);
+    const users = typedClient(UserService, usersChannel);
+    const deployments = typedClient(DeploymentService, deploymentsChannel);
     const { tokens } = await users.login(admin);
-    const auth = { metadata: Metadata({ authorization: `Bearer ${tokens!.accessToken}` }) };
+    const auth = bearer(tokens!.accessToken);
     return { users, deployments, auth, deploymentsMetricsPort: Number(deploymentsMetricsPort) };
   }
 

@@ -2,18 +2,17 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createChannel, createClientFactory, Status, type Channel } from "nice-grpc";
-import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
+import { createChannel, Status, type Channel } from "nice-grpc";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DeploymentState as State, type DeploymentEvent } from "../../gen/launchpad/deployment/v1/deployment_pb.js";
 import { DeploymentService, type WatchDeploymentsResponse } from "../../gen/launchpad/deployment/v1/deployment_service_pb.js";
-import { toNiceService } from "../../services/kit/grpc/service-definition.js";
 import type { DeploymentClient } from "../support/deployments-service.js";
 import { failureOf } from "../support/grpc-errors.js";
 import { reachablePostgresUrl } from "../support/postgres-server.js";
 import { killLaunchpads, runLaunchpad, type ProgramRun } from "../support/program.js";
 import { createServiceAccountKey } from "../support/service-accounts.js";
+import { typedClient } from "../support/typed-client.js";
 import { admin, startTestUsers, type TestUsersService } from "../support/users-service.js";
 import { changeEventsOf, changeRevisionsOf, eventKey, recordWatch, type WatchRecording } from "../support/watching.js";
 
@@ -61,7 +60,7 @@ describe.skipIf(postgresUrl === undefined)("two deployments replicas (child proc
     const address = `${host}:${port}`;
     const channel = createChannel(address);
     channels.push(channel);
-    const client = createClientFactory().use(errorDetailsClientMiddleware).create(toNiceService(DeploymentService), channel);
+    const client = typedClient(DeploymentService, channel);
     return { name, run, address, client };
   }
 

@@ -16,10 +16,8 @@ import type {
 import { DomainError } from "../../services/kit/errors.js";
 import type { FilterTerm } from "../../services/kit/filter.js";
 import { storeTargets, type StoreLocation } from "../support/databases.js";
-
-const t0 = Date.parse("2026-01-01T00:00:00.000Z");
-/** A time `minutes` after the start of 2026. */
-const at = (minutes: number) => new Date(t0 + minutes * 60_000);
+import { domainError } from "../support/domain-errors.js";
+import { at } from "../support/fixture-time.js";
 
 let serial = 0;
 
@@ -53,16 +51,6 @@ function onePercentMore(current: DeploymentRecord): DeploymentChange {
     patch: { progressPercent: current.progressPercent + 1 },
     event: { type: EventType.PROGRESS, message: `${current.progressPercent + 1}%`, actor: "users/agent" },
   };
-}
-
-/** Resolves to the DomainError `promise` rejects with. */
-async function domainError(promise: Promise<unknown>): Promise<DomainError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof DomainError)) throw new Error(`expected a DomainError, got ${String(error)}`);
-  return error;
 }
 
 const allEvents = (store: DeploymentStore) => store.eventsAfter(0, 100_000);

@@ -3,10 +3,10 @@ import { runInNewContext } from "node:vm";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { DeploymentEventType, DeploymentState } from "../../gen/launchpad/deployment/v1/deployment_pb.js";
-import { DomainError } from "../../services/kit/errors.js";
 import type { EventRecord } from "../../services/deployments/store/types.js";
 import { createWatchHub, type WatchHub, type WatchHubOptions, type WatchItem } from "../../services/deployments/watch/hub.js";
 import { createPostgresListener } from "../../services/deployments/watch/postgres-listener.js";
+import { domainError } from "../support/domain-errors.js";
 import { reachablePostgresUrl } from "../support/postgres-server.js";
 
 /** An event at `revision` of deployment `deploymentId`. */
@@ -127,15 +127,6 @@ function label(item: WatchItem): string {
 
 function range(first: number, last: number): string[] {
   return Array.from({ length: Math.max(0, last - first + 1) }, (_, i) => String(first + i));
-}
-
-async function domainError(promise: Promise<unknown>): Promise<DomainError> {
-  const error = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(error).toBeInstanceOf(DomainError);
-  return error as DomainError;
 }
 
 describe("watch hub: order and resume", () => {

@@ -1,11 +1,10 @@
-import { createChannel, createClientFactory, Status, type Channel } from "nice-grpc";
-import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
+import { createChannel, Status, type Channel } from "nice-grpc";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DeploymentEventType as EventType, DeploymentState as State, type Deployment, type DeploymentEvent } from "../../gen/launchpad/deployment/v1/deployment_pb.js";
 import { DeploymentService, type DeploymentSnapshot, type WatchDeploymentResponse, type WatchDeploymentsResponse } from "../../gen/launchpad/deployment/v1/deployment_service_pb.js";
-import { toNiceService } from "../../services/kit/grpc/service-definition.js";
 import { startTestStack, type DeploymentClient, type TestStack } from "../support/deployments-service.js";
 import { createServiceAccountKey } from "../support/service-accounts.js";
+import { typedClient } from "../support/typed-client.js";
 import { admin } from "../support/users-service.js";
 import {
   changeEventsOf,
@@ -97,7 +96,7 @@ function tracked<T extends WatchRecording<any>>(recording: T): T {
 function newClient(address: string): DeploymentClient {
   const channel = createChannel(address);
   channels.push(channel);
-  return createClientFactory().use(errorDetailsClientMiddleware).create(toNiceService(DeploymentService), channel);
+  return typedClient(DeploymentService, channel);
 }
 
 afterEach(async () => {

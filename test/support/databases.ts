@@ -4,9 +4,7 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-
-const explicitUrl = process.env.LAUNCHPAD_TEST_POSTGRES_URL || undefined;
-const postgresUrl = explicitUrl ?? "postgres://postgres@127.0.0.1:5432/test";
+import { reachablePostgresUrl } from "./postgres-server.js";
 
 /** Where a store under test keeps its data: the options every openXStore takes. */
 export interface StoreLocation {
@@ -35,12 +33,8 @@ export interface StoreTarget {
  *     });
  */
 export async function storeTargets(): Promise<StoreTarget[]> {
-  const unreachable = await probe(postgresUrl);
-  if (unreachable === undefined) return [sqliteTarget(), postgresTarget()];
-  const why = `PostgreSQL at ${postgresUrl} is unreachable (${unreachable})`;
-  if (process.env.CI || explicitUrl !== undefined) throw new Error(why);
-  console.warn(`${why}: skipping the PostgreSQL variant. Set CI or LAUNCHPAD_TEST_POSTGRES_URL to make this fail.`);
-  return [sqliteTarget()];
+  const postgresUrl = await reachablePostgresUrl("skipping the PostgreSQL variant");
+  return postgresUrl === undefined ? [sqliteTarget()] : [sqliteTarget(), postgresTarget(postgresUrl)];
 }
 
 function sqliteTarget(): StoreTarget {
@@ -58,7 +52,7 @@ function sqliteTarget(): StoreTarget {
   };
 }
 
-function postgresTarget(): StoreTarget {
+function postgresTarget(postgresUrl: string): StoreTarget {
   const schemas: string[] = [];
   return {
     name: "postgres",
@@ -82,19 +76,4 @@ function postgresTarget(): StoreTarget {
       }
     },
   };
-}
-
-// Undefined when PostgreSQL answers, else why not.
-async function probe(url: string): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query("select 1");
-    return undefined;
-  } catch (error) {
-    // A refused connection is an AggregateError with an empty message and a code.
-    return error instanceof Error ? error.message || String((error as NodeJS.ErrnoException).code) : String(error);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
 }

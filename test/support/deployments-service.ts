@@ -1,14 +1,14 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createChannel, createClientFactory, Metadata, type Channel, type Client } from "nice-grpc";
-import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
+import type { Channel, Client, Metadata } from "nice-grpc";
 import { DeploymentService } from "../../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import { loadDeploymentsConfig } from "../../services/deployments/config.js";
 import { startDeployments } from "../../services/deployments/main.js";
-import { toNiceService, type NiceDefinitionOf } from "../../services/kit/grpc/service-definition.js";
+import type { NiceDefinitionOf } from "../../services/kit/grpc/service-definition.js";
 import type { ServingPart } from "../../services/kit/serve-part.js";
-import { capturedLogger } from "./captured-logger.js";
+import { bearer } from "./bearer.js";
+import { startInProcess } from "./in-process-service.js";
 import { startTestUsers, type TestUsersService } from "./users-service.js";
 
 /** A typed DeploymentService client. */
@@ -45,23 +45,7 @@ export async function startTestDeployments(
     },
     argv: [],
   });
-  const { logger, lines: logs } = capturedLogger("deployments");
-  const running = await startDeployments(config, logger);
-  const address = `127.0.0.1:${running.port}`;
-  const channel = createChannel(address);
-  const client = createClientFactory().use(errorDetailsClientMiddleware).create(toNiceService(DeploymentService), channel);
-  return {
-    running,
-    address,
-    channel,
-    client,
-    logs,
-    async stop() {
-      channel.close();
-      await running.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+  return startInProcess("deployments", DeploymentService, dataDir, (logger) => startDeployments(config, logger));
 }
 
 /** Users and deployments together, as --target=all runs them. */
@@ -80,7 +64,7 @@ export async function startTestStack(env: { users?: Record<string, string>; depl
   return {
     users,
     deployments,
-    auth: (credential) => ({ metadata: Metadata({ authorization: `Bearer ${credential}` }) }),
+    auth: bearer,
     async stop() {
       await deployments.stop();
       await users.stop();

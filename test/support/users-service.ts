@@ -1,13 +1,13 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createChannel, createClientFactory, Metadata, type Channel, type Client } from "nice-grpc";
-import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
+import type { Channel, Client, Metadata } from "nice-grpc";
 import { UserService } from "../../gen/launchpad/user/v1/user_service_pb.js";
-import { toNiceService, type NiceDefinitionOf } from "../../services/kit/grpc/service-definition.js";
+import type { NiceDefinitionOf } from "../../services/kit/grpc/service-definition.js";
 import { loadUsersConfig } from "../../services/users/config.js";
 import { startUsers, type RunningUsers } from "../../services/users/main.js";
-import { capturedLogger } from "./captured-logger.js";
+import { bearer } from "./bearer.js";
+import { startInProcess } from "./in-process-service.js";
 
 /** A typed UserService client. */
 export type UserClient = Client<NiceDefinitionOf<typeof UserService>>;
@@ -50,28 +50,14 @@ export async function startTestUsers(env: Record<string, string> = {}): Promise<
     },
     argv: [],
   });
-  const { logger, lines: logs } = capturedLogger("users");
-  const running = await startUsers(config, logger);
-  const address = `127.0.0.1:${running.port}`;
-  const channel = createChannel(address);
-  const client = createClientFactory().use(errorDetailsClientMiddleware).create(toNiceService(UserService), channel);
-  const auth = (token: string) => ({ metadata: Metadata({ authorization: `Bearer ${token}` }) });
+  const started = await startInProcess("users", UserService, dataDir, (logger) => startUsers(config, logger));
   return {
-    running,
-    address,
-    channel,
-    client,
-    logs,
+    ...started,
     dataDir,
-    auth,
+    auth: bearer,
     async login(email, password) {
-      const response = await client.login({ email, password });
+      const response = await started.client.login({ email, password });
       return response.tokens!.accessToken;
-    },
-    async stop() {
-      channel.close();
-      await running.stop();
-      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

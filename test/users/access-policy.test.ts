@@ -1,13 +1,12 @@
 import { create, getOption, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
-import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Status } from "nice-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http } from "../../gen/google/api/annotations_pb.js";
 import { Role } from "../../gen/launchpad/user/v1/user_pb.js";
 import { UserService } from "../../gen/launchpad/user/v1/user_service_pb.js";
 import { accessPolicy } from "../../services/kit/auth/access-policy.js";
-import { roleGrants } from "../../services/kit/auth/permissions.js";
-import { callByDescriptor, outcomeOf } from "../support/call-by-descriptor.js";
+import { accessCells, expectAccess, expectedFor, onlyReads, type AccessCell } from "../support/access-table.js";
+import { callByDescriptor } from "../support/call-by-descriptor.js";
 import { expectGrpcError } from "../support/grpc-errors.js";
 import { createTestUser, type TestUser } from "../support/test-users.js";
 import { admin, startTestUsers, type TestUsersService } from "../support/users-service.js";
@@ -27,25 +26,6 @@ const callers: Caller[] = [
   { label: "anonymous", role: undefined },
   ...signedInRoles.map((role) => ({ label: `ROLE_${Role[role]}`, role })),
 ];
-
-type Expected = "allowed" | "denied" | "refused without credentials";
-
-/** What a caller may do with a method, acting on another user's resource or on their own. */
-function expectedFor(method: DescMethod, role: Role | undefined, acting: "other" | "own"): Expected {
-  const policy = accessPolicy(method);
-  switch (policy?.rule.case) {
-    case "public":
-      return "allowed";
-    case "authenticated":
-      return role === undefined ? "refused without credentials" : "allowed";
-    case "permission":
-      if (role === undefined) return "refused without credentials";
-      if (roleGrants(role, policy.rule.value)) return "allowed";
-      return acting === "own" && policy.selfField !== "" ? "allowed" : "denied";
-    default:
-      throw new Error(`${method.name} declares no access policy`);
-  }
-}
 
 /** A request field holding a resource name, and the form of that name. */
 interface ResourceField {
@@ -116,22 +96,9 @@ function requestFor(method: DescMethod, target: Target) {
   return create(method.input, init);
 }
 
-/** Whether a method only reads, so cells may share one target user. */
-const onlyReads = (method: DescMethod) => method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
+type Cell = AccessCell<Caller>;
 
-interface Cell {
-  title: string;
-  caller: Caller;
-  method: DescMethod;
-  expected: Expected;
-}
-
-const actingOnAnother: Cell[] = callers.flatMap((caller) =>
-  UserService.methods.map((method) => {
-    const expected = expectedFor(method, caller.role, "other");
-    return { title: `${caller.label} → ${method.name} is ${expected}`, caller, method, expected };
-  }),
-);
+const actingOnAnother: Cell[] = accessCells(callers, UserService.methods);
 
 const actingOnThemselves: Cell[] = callers
   .filter((caller) => caller.role !== undefined)
@@ -149,10 +116,9 @@ let rootToken: string;
 const signedIn = new Map<Role, TestUser>();
 let sharedTarget: Target;
 
-/** A new person with an API key and a live sign-in, for one cell to act on (and perhaps destroy). */
-async function newTarget(label: string): Promise<Target> {
-  const person = await createTestUser(service, rootToken, Role.VIEWER, `target ${label}`);
-  const key = await service.client.createApiKey({ parent: person.user.name, apiKey: { displayName: "target key" } }, service.auth(rootToken));
+/** A person's resources as a target: their user, their sign-in, and a new API key of theirs named `keyName`. */
+async function targetOf(person: TestUser, keyName: string): Promise<Target> {
+  const key = await service.client.createApiKey({ parent: person.user.name, apiKey: { displayName: keyName } }, service.auth(rootToken));
   return {
     user: person.user.name,
     email: person.user.email,
@@ -163,17 +129,14 @@ async function newTarget(label: string): Promise<Target> {
   };
 }
 
+/** A new person with an API key and a live sign-in, for one cell to act on (and perhaps destroy). */
+async function newTarget(label: string): Promise<Target> {
+  return targetOf(await createTestUser(service, rootToken, Role.VIEWER, `target ${label}`), "target key");
+}
+
 /** The caller's own resources; a fresh key of theirs, so revoking it never revokes the credential they call with. */
-async function ownTarget(caller: TestUser): Promise<Target> {
-  const key = await service.client.createApiKey({ parent: caller.user.name, apiKey: { displayName: "own key" } }, service.auth(rootToken));
-  return {
-    user: caller.user.name,
-    email: caller.user.email,
-    password: caller.password,
-    apiKeyName: key.apiKey!.name,
-    apiKeySecret: key.secret,
-    refreshToken: caller.refreshToken,
-  };
+function ownTarget(caller: TestUser): Promise<Target> {
+  return targetOf(caller, "own key");
 }
 
 function credentialsOf(caller: Caller) {
@@ -188,27 +151,12 @@ async function snapshotOf(target: Target) {
   return { user, apiKeys };
 }
 
-async function check(cell: Cell, target: Target) {
-  const before = cell.expected === "allowed" ? undefined : await snapshotOf(target);
-  const outcome = await outcomeOf(callByDescriptor(service.client, cell.method, requestFor(cell.method, target), credentialsOf(cell.caller)));
-  switch (cell.expected) {
-    case "allowed":
-      if (outcome !== "ok") expect([Status.PERMISSION_DENIED, Status.UNAUTHENTICATED], `${outcome.reason}: ${outcome.message}`).not.toContain(outcome.code);
-      break;
-    case "denied":
-      expect(outcome === "ok" ? "ok" : { code: outcome.code, reason: outcome.reason }).toEqual({
-        code: Status.PERMISSION_DENIED,
-        reason: "PERMISSION_DENIED",
-      });
-      break;
-    case "refused without credentials":
-      expect(outcome === "ok" ? "ok" : { code: outcome.code, reason: outcome.reason }).toEqual({
-        code: Status.UNAUTHENTICATED,
-        reason: "CREDENTIALS_REQUIRED",
-      });
-      break;
-  }
-  if (before) expect(await snapshotOf(target)).toEqual(before);
+function check(cell: Cell, target: Target) {
+  return expectAccess(
+    cell.expected,
+    () => callByDescriptor(service.client, cell.method, requestFor(cell.method, target), credentialsOf(cell.caller)),
+    () => snapshotOf(target),
+  );
 }
 
 beforeAll(async () => {

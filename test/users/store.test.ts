@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Role, Theme, UserKind, UserState } from "../../gen/launchpad/user/v1/user_pb.js";
-import { DomainError } from "../../services/kit/errors.js";
+import type { DomainError } from "../../services/kit/errors.js";
 import type { FilterTerm } from "../../services/kit/filter.js";
 import { openUserStore } from "../../services/users/store/index.js";
 import type {
@@ -13,10 +13,8 @@ import type {
   UserStore,
 } from "../../services/users/store/types.js";
 import { storeTargets, type StoreLocation } from "../support/databases.js";
-
-const t0 = Date.parse("2026-01-01T00:00:00.000Z");
-/** A time `minutes` after the start of 2026. */
-const at = (minutes: number) => new Date(t0 + minutes * 60_000);
+import { domainError } from "../support/domain-errors.js";
+import { at } from "../support/fixture-time.js";
 
 let serial = 0;
 
@@ -82,16 +80,6 @@ function aSigningKey(kid: string): SigningKeyRecord {
     privateJwk: { kty: "OKP", crv: "Ed25519", x: kid, d: "secret" },
     createTime: at(0),
   };
-}
-
-/** Resolves to the DomainError `promise` rejects with. */
-async function domainError(promise: Promise<unknown>): Promise<DomainError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof DomainError)) throw new Error(`expected a DomainError, got ${String(error)}`);
-  return error;
 }
 
 const sortValue: Record<UserOrder["field"], (user: UserRecord) => string> = {

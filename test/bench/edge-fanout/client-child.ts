@@ -11,8 +11,7 @@ import { toBinary } from "@bufbuild/protobuf";
 import { createClient, type Client } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
 import { DeploymentService, WatchDeploymentsResponseSchema } from "../../../gen/launchpad/deployment/v1/deployment_service_pb.js";
-import { runAsChild } from "../support/child-main.js";
-import { serveRequests } from "../support/child-requests.js";
+import { serveWatchClient, type ClosedReply, type CollectRequest } from "../support/watch-client.js";
 
 /** Opens `count` more streams, `batch` at a time, each waiting for its snapshot. */
 export interface OpenRequest {
@@ -39,16 +38,6 @@ export interface OpenedReply {
   snapshotDeployments: number;
 }
 
-/** Waits until every open stream has the change at `revision` (or the timeout passes) and reports delivery latencies. */
-export interface CollectRequest {
-  type: "collect";
-  /** The change's revision, as a decimal string. */
-  revision: string;
-  /** process.hrtime.bigint() in the parent right before it sent the commit, as a decimal string. */
-  t0: string;
-  timeoutMs: number;
-}
-
 /** Delivery latencies of one change. */
 export interface CollectedReply {
   type: "collected";
@@ -63,24 +52,6 @@ export interface CollectedReply {
   changeBytes: number;
   /** This process's CPU (user + system) from the last mark until every stream had the change, in µs. */
   cpuMicros: number;
-}
-
-/** Notes this process's CPU time, from which the next collect counts. */
-export interface MarkRequest {
-  type: "mark";
-}
-
-export interface MarkedReply {
-  type: "marked";
-}
-
-/** Cancels every stream and closes every connection. */
-export interface CloseRequest {
-  type: "close";
-}
-
-export interface ClosedReply {
-  type: "closed";
 }
 
 interface Stream {
@@ -104,7 +75,6 @@ let snapshotDeployments = 0;
 let failed = 0;
 let firstError = "";
 let closing = false;
-let markedCpu = 0;
 let pendingSnapshots = 0;
 let snapshotWaiters: (() => void)[] = [];
 
@@ -162,14 +132,14 @@ async function handleOpen(message: OpenRequest): Promise<OpenedReply> {
   return { type: "opened", streams: streams.length, connections: sessions.length, millis: performance.now() - started, snapshotDeployments };
 }
 
-async function handleCollect(message: CollectRequest): Promise<CollectedReply> {
+async function handleCollect(message: CollectRequest, cpuSinceMark: () => number): Promise<CollectedReply> {
   const revision = BigInt(message.revision);
   const t0 = BigInt(message.t0);
   const live = streams.filter((s) => !s.ended).length;
   const deadline = performance.now() + message.timeoutMs;
   const arrived = () => receipts.filter((r) => r.revision === revision).length;
   while (arrived() < live && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-  const cpuMicros = cpuNow() - markedCpu;
+  const cpuMicros = cpuSinceMark();
   const mine = receipts;
   receipts = [];
   const got = new Set<number>();
@@ -204,19 +174,4 @@ async function handleClose(): Promise<ClosedReply> {
   return { type: "closed" };
 }
 
-function cpuNow(): number {
-  const { user, system } = process.cpuUsage();
-  return user + system;
-}
-
-serveRequests({
-  mark: async (): Promise<MarkedReply> => {
-    markedCpu = cpuNow();
-    return { type: "marked" };
-  },
-  open: (message: OpenRequest) => handleOpen(message),
-  collect: (message: CollectRequest) => handleCollect(message),
-  close: () => handleClose(),
-});
-
-await runAsChild<Record<string, never>>(async () => ({ ready: {}, stop: async () => void (await handleClose()) }));
+await serveWatchClient({ open: handleOpen, collect: handleCollect, close: handleClose });

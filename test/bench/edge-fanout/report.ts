@@ -1,37 +1,21 @@
 /** The edge fan-out benchmark's result: its shape, summaries and the terminal table. */
-import type { MemoryReading } from "../support/child-memory.js";
 import type { ProfileEntry } from "../support/cpu-profile.js";
-import { median, percentile } from "../support/percentile.js";
+import { describeLatency, pooledLatency, type ChangeLatency, type PooledLatency } from "../support/delivery-latency.js";
+import { median } from "../support/percentile.js";
+import type { StreamMemory } from "../support/stream-memory.js";
 import { table } from "../support/table.js";
 
 /** The Connect encodings the watchers use. */
 export type WatchFormat = "json" | "binary";
 
 /** One committed change and its delivery to every stream. */
-export interface ChangeDelivery {
-  revision: string;
-  delivered: number;
-  missing: number;
-  p50Millis: number;
-  p99Millis: number;
-  maxMillis: number;
+export interface ChangeDelivery extends ChangeLatency {
   /** CPU of each process from the commit until every stream had the change. */
   edgeCpuMillis: number;
   deploymentsCpuMillis: number;
   clientCpuMillis: number;
   /** Share of CPU 0 taken by processes other than the edge and the deployments service meanwhile (0–1). */
   otherWorkShare: number;
-}
-
-/** A process's memory with no streams, with every stream open, and after the changes; per stream against idle. */
-export interface StreamMemory {
-  idle: MemoryReading;
-  loaded: MemoryReading;
-  afterChanges: MemoryReading;
-  rssPerStreamBytes: number;
-  heapPerStreamBytes: number;
-  rssPerStreamAfterChangesBytes: number;
-  heapPerStreamAfterChangesBytes: number;
 }
 
 /** N Connect watchers of one encoding on the edge. */
@@ -45,7 +29,7 @@ export interface FanoutRun {
   /** Bytes of one change message in protobuf binary. */
   changeBytes: number;
   /** Over every delivery of every change. */
-  latency: { deliveries: number; missing: number; p50Millis: number; p99Millis: number; maxMillis: number };
+  latency: PooledLatency;
   /** Median over the changes of the time until the last stream had it. */
   allByMillis: number;
   cpuMicrosPerDelivery: { edge: number; deployments: number; client: number };
@@ -79,13 +63,7 @@ export function summarizeRun(
   const per = (pick: (c: ChangeDelivery) => number) => (deliveries > 0 ? (1000 * changes.reduce((sum, c) => sum + pick(c), 0)) / deliveries : Number.NaN);
   return {
     ...base,
-    latency: {
-      deliveries,
-      missing: changes.reduce((sum, c) => sum + c.missing, 0),
-      p50Millis: percentile(latencies, 50) / 1000,
-      p99Millis: percentile(latencies, 99) / 1000,
-      maxMillis: percentile(latencies, 100) / 1000,
-    },
+    latency: pooledLatency(changes, latencies),
     allByMillis: median(changes.map((c) => c.maxMillis)),
     cpuMicrosPerDelivery: { edge: per((c) => c.edgeCpuMillis), deployments: per((c) => c.deploymentsCpuMillis), client: per((c) => c.clientCpuMillis) },
     changes,
@@ -95,8 +73,7 @@ export function summarizeRun(
 /** One line on one change, for progress output. */
 export function describeChange(c: ChangeDelivery): string {
   return (
-    `rev ${c.revision}: ${c.delivered} delivered${c.missing ? `, ${c.missing} MISSING` : ""}, ` +
-    `p50 ${c.p50Millis.toFixed(1)} ms, p99 ${c.p99Millis.toFixed(1)} ms, max ${c.maxMillis.toFixed(1)} ms, ` +
+    `${describeLatency(c)}, ` +
     `CPU edge ${c.edgeCpuMillis.toFixed(0)} ms, deployments ${c.deploymentsCpuMillis.toFixed(0)} ms, client ${c.clientCpuMillis.toFixed(0)} ms, ` +
     `other work on CPU 0 ${(100 * c.otherWorkShare).toFixed(0)} %`
   );

@@ -20,9 +20,9 @@ import {
 import { startBenchEdge, type BenchEdge } from "../support/bench-edge.js";
 import { startBenchDeployments, startBenchUsers, type BenchDeployments, type BenchUsers } from "../support/bench-stack.js";
 import { grpcFrame } from "../support/grpc-frame.js";
+import type { MeasuredProcess, SplitRound } from "../support/measure-round.js";
 import { scrapeMetric } from "../support/prometheus.js";
 import { callUnaryRaw } from "../support/raw-unary.js";
-import type { PathProcess, PathRound } from "./load.js";
 import type { PathName } from "./report.js";
 
 const getPath = "/launchpad.deployment.v1.DeploymentService/GetDeployment";
@@ -82,7 +82,7 @@ export interface BenchPath {
   /** What h2load POSTs; GET when absent. */
   bodyFile?: string;
   /** The server processes the path goes through; their CPU is charged to it. */
-  processes: PathProcess[];
+  processes: MeasuredProcess[];
   /** One call with a real client of the protocol; throws unless it succeeded and returned the deployment. */
   verify(): Promise<void>;
 }
@@ -205,7 +205,7 @@ export async function definePaths(stack: PathsStack, work: string, withRest: boo
  * request and every one ended OK: h2load sees HTTP 200 even when a gRPC
  * status in the trailers is an error.
  */
-export async function expectAllOk(metricsUrl: string, path: PathName, round: () => Promise<PathRound>): Promise<PathRound> {
+export async function expectAllOk(metricsUrl: string, path: PathName, round: () => Promise<SplitRound>): Promise<SplitRound> {
   const before = await handledGets(metricsUrl);
   const result = await round();
   const after = await handledGets(metricsUrl);

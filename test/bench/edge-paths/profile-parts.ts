@@ -1,11 +1,5 @@
-import { readFile } from "node:fs/promises";
 import { relative } from "node:path";
-import type { ProfileEntry } from "../support/cpu-profile.js";
-
-interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string } }[];
-  samples: number[];
-}
+import { selfTimeBy, type CallFrame, type ProfileEntry } from "../support/cpu-profile.js";
 
 /**
  * Self time of a V8 .cpuprofile file summed by part of the program: each
@@ -15,24 +9,11 @@ interface CpuProfile {
  * "(program)"); as shares of the busy samples, largest first. Says which
  * layer a path's CPU goes to when no single function stands out.
  */
-export async function selfTimeByPart(file: string, count: number): Promise<ProfileEntry[]> {
-  const profile = JSON.parse(await readFile(file, "utf8")) as CpuProfile;
-  const parts = new Map(profile.nodes.map((node) => [node.id, partOf(node.callFrame)]));
-  const samples = new Map<string, number>();
-  let busy = 0;
-  for (const id of profile.samples) {
-    const part = parts.get(id) ?? "?";
-    if (part === "(idle)") continue;
-    samples.set(part, (samples.get(part) ?? 0) + 1);
-    busy++;
-  }
-  return [...samples]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, count)
-    .map(([part, n]) => ({ function: part, selfPercent: (100 * n) / busy }));
+export function selfTimeByPart(file: string, count: number): Promise<ProfileEntry[]> {
+  return selfTimeBy(file, count, partOf);
 }
 
-function partOf(frame: { functionName: string; url: string }): string {
+function partOf(frame: CallFrame): string {
   const { url } = frame;
   if (!url) return frame.functionName || "(unknown)";
   if (url.startsWith("node:")) {

@@ -1,8 +1,8 @@
 /** The edge paths benchmark's result: its shape, medians and the terminal table. */
 import type { ProfileEntry } from "../support/cpu-profile.js";
+import type { SplitRound } from "../support/measure-round.js";
 import { median } from "../support/percentile.js";
 import { table } from "../support/table.js";
-import type { PathRound } from "./load.js";
 
 /** The ways GetDeployment is called. */
 export type PathName = "grpc-direct" | "grpc-edge" | "connect-json" | "connect-binary" | "rest";
@@ -33,7 +33,7 @@ export interface PathSummary {
   otherWorkShare: number;
   /** This path ÷ direct gRPC: throughput, and CPU per request. */
   ratio: { requestsPerSecond: number; cpuMicrosPerRequest: number };
-  rounds: PathRound[];
+  rounds: SplitRound[];
 }
 
 /** The edge's CPU profile during one extra round of a path. */
@@ -64,8 +64,8 @@ export interface EdgePathsResult {
 }
 
 /** The medians of a path's rounds, with its ratios to `direct` (its own when absent). */
-export function summarizePath(name: PathName, rounds: PathRound[], direct?: PathSummary): PathSummary {
-  const of = (pick: (r: PathRound) => number) => median(rounds.map(pick));
+export function summarizePath(name: PathName, rounds: SplitRound[], direct?: PathSummary): PathSummary {
+  const of = (pick: (r: SplitRound) => number) => median(rounds.map(pick));
   const names = Object.keys(rounds[0]?.cpuMicrosPerRequestBy ?? {});
   const requestsPerSecond = of((r) => r.requestsPerSecond);
   const cpuMicrosPerRequest = of((r) => r.cpuMicrosPerRequest);
@@ -87,7 +87,7 @@ export function summarizePath(name: PathName, rounds: PathRound[], direct?: Path
 }
 
 /** One line on one round, for progress output. */
-export function describeRound(r: PathRound): string {
+export function describeRound(r: SplitRound): string {
   const by = Object.entries(r.cpuMicrosPerRequestBy)
     .map(([name, micros]) => `${name} ${Math.round(micros)}`)
     .join(" + ");

@@ -7,20 +7,6 @@ import pg from "pg";
 export const benchPostgresUrl =
   process.env.LAUNCHPAD_BENCH_POSTGRES_URL || process.env.LAUNCHPAD_TEST_POSTGRES_URL || "postgres://postgres@127.0.0.1:5432/test";
 
-/** Undefined when PostgreSQL answers at `url`, else why not. */
-export async function postgresUnreachable(url: string): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query("select 1");
-    return undefined;
-  } catch (error) {
-    return error instanceof Error ? error.message || String((error as NodeJS.ErrnoException).code) : String(error);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
 /** `url` with Launchpad's `schema` parameter set: the service creates and migrates the schema at start. */
 export function withSchema(url: string, schema: string): string {
   const parsed = new URL(url);

@@ -14,14 +14,16 @@ export interface BenchUsers {
   address: string;
   /** An access token of the admin, valid for an hour: the one credential every call uses. */
   token: string;
+  /** The admin's resource name ("users/…"). */
+  adminName: string;
 }
 
-/** Starts the users service on a fresh SQLite database in `dataDir`, pinned to `cpu`, and signs in as its admin. */
-export async function startBenchUsers(dataDir: string, cpu: number): Promise<BenchUsers> {
+/** Starts the users service (`name` in messages) on a fresh SQLite database in `dataDir`, pinned to `cpu`, and signs in as its admin. */
+export async function startBenchUsers(dataDir: string, cpu: number, name = "users service"): Promise<BenchUsers> {
   const email = "bench-admin@launchpad.local";
   const password = randomBytes(18).toString("base64url");
   const child = await startPinnedChild<UsersChainReady>({
-    name: "users service",
+    name,
     script: fileURLToPath(new URL("../users-getuser/chain-child.ts", import.meta.url)),
     cpu,
     env: {
@@ -33,6 +35,7 @@ export async function startBenchUsers(dataDir: string, cpu: number): Promise<Ben
       LAUNCHPAD_ADMIN_EMAIL: email,
       LAUNCHPAD_ADMIN_PASSWORD: password,
       LAUNCHPAD_LOG_LEVEL: "info",
+      // Long enough for any run; verifying a token costs the same whatever its lifetime.
       LAUNCHPAD_ACCESS_TOKEN_TTL: "1h",
     },
   });
@@ -41,8 +44,9 @@ export async function startBenchUsers(dataDir: string, cpu: number): Promise<Ben
     const request = toBinary(LoginRequestSchema, create(LoginRequestSchema, { email, password }));
     const login = fromBinary(LoginResponseSchema, await callUnaryRaw(address, "/launchpad.user.v1.UserService/Login", request));
     const token = login.tokens?.accessToken;
-    if (!token) throw new Error("users: Login returned no access token");
-    return { child, address, token };
+    const adminName = login.user?.name;
+    if (!token || !adminName) throw new Error(`${name}: Login returned no access token or no user`);
+    return { child, address, token, adminName };
   } catch (error) {
     await child.stop();
     throw error;

@@ -2,11 +2,11 @@ import { spawn, spawnSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { trackChild } from "./cleanup.js";
 
-/** One h2load run against one URL: a fixed number of POSTs of the same body. */
+/** One h2load run against one URL: a fixed number of GETs, or of POSTs of the same body. */
 export interface H2loadOptions {
   url: string;
-  /** File whose bytes are POSTed as every request body. */
-  bodyFile: string;
+  /** File whose bytes are POSTed as every request body; GETs when absent. */
+  bodyFile?: string;
   headers: Readonly<Record<string, string>>;
   /** Connections (-c). */
   clients: number;
@@ -42,7 +42,7 @@ export function missingTools(): string[] {
   return missing;
 }
 
-/** Runs `taskset -c <cpu> h2load …` to completion and parses its report and log file. */
+/** Runs `taskset -c <cpu> h2load …` (h2c with prior knowledge) to completion and parses its report and log file. */
 export async function runH2load(options: H2loadOptions): Promise<H2loadResult> {
   const args = [
     "-c", String(options.cpu), "h2load",
@@ -50,7 +50,7 @@ export async function runH2load(options: H2loadOptions): Promise<H2loadResult> {
     "-c", String(options.clients),
     "-m", String(options.streams),
     "-t", "1",
-    "-d", options.bodyFile,
+    ...(options.bodyFile === undefined ? [] : ["-d", options.bodyFile]),
     "--log-file", options.logFile,
     ...Object.entries(options.headers).flatMap(([name, value]) => ["-H", `${name}: ${value}`]),
     options.url,

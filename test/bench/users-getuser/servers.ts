@@ -1,24 +1,17 @@
 /** The two servers of the users GetUser benchmark: started, signed in and checked before any load. */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import {
-  GetUserRequestSchema,
-  GetUserResponseSchema,
-  LoginRequestSchema,
-  LoginResponseSchema,
-} from "../../../gen/launchpad/user/v1/user_service_pb.js";
+import { GetUserRequestSchema, GetUserResponseSchema } from "../../../gen/launchpad/user/v1/user_service_pb.js";
+import { startBenchUsers } from "../support/bench-stack.js";
 import type { RoundResult } from "../support/measure-round.js";
 import { startPinnedChild, type PinnedChild } from "../support/pinned-child.js";
 import { scrapeMetric } from "../support/prometheus.js";
 import { callUnaryRaw } from "../support/raw-unary.js";
 import type { BareReady } from "./bare-child.js";
-import type { UsersChainReady } from "./chain-child.js";
 
 /** The CPU both servers are pinned to. */
 export const serverCpu = 0;
 const getUserPath = "/launchpad.user.v1.UserService/GetUser";
-const loginPath = "/launchpad.user.v1.UserService/Login";
 
 /** A server h2load can call GetUser on. */
 export interface ServerUnderTest {
@@ -36,34 +29,8 @@ export interface SignedInChain extends ServerUnderTest {
 
 /** Starts the users service on a fresh SQLite database, signs in as its admin and checks one GetUser. */
 export async function startChain(dataDir: string): Promise<SignedInChain> {
-  const email = "bench-admin@launchpad.local";
-  const password = randomBytes(18).toString("base64url");
-  const child = await startPinnedChild<UsersChainReady>({
-    name: "users service (chain)",
-    script: fileURLToPath(new URL("./chain-child.ts", import.meta.url)),
-    cpu: serverCpu,
-    env: {
-      LAUNCHPAD_LISTEN_HOST: "127.0.0.1",
-      LAUNCHPAD_USERS_PORT: "0",
-      LAUNCHPAD_USERS_METRICS_PORT: "0",
-      LAUNCHPAD_DATA_DIR: dataDir,
-      LAUNCHPAD_USERS_DATABASE_URL: "",
-      LAUNCHPAD_ADMIN_EMAIL: email,
-      LAUNCHPAD_ADMIN_PASSWORD: password,
-      LAUNCHPAD_LOG_LEVEL: "info",
-      // Long enough for any run; verifying a token costs the same whatever its lifetime.
-      LAUNCHPAD_ACCESS_TOKEN_TTL: "1h",
-    },
-  });
+  const { child, address, token, adminName: name } = await startBenchUsers(dataDir, serverCpu, "users service (chain)");
   try {
-    const address = `127.0.0.1:${child.ready.port}`;
-    const login = fromBinary(
-      LoginResponseSchema,
-      await callUnaryRaw(address, loginPath, toBinary(LoginRequestSchema, create(LoginRequestSchema, { email, password }))),
-    );
-    const token = login.tokens?.accessToken;
-    const name = login.user?.name;
-    if (!token || !name) throw new Error("Login returned no access token or no user");
     const headers = { authorization: `Bearer ${token}` };
     const requestBytes = toBinary(GetUserRequestSchema, create(GetUserRequestSchema, { name }));
     const responseBytes = await verified("chain", () => callUnaryRaw(address, getUserPath, requestBytes, headers));

@@ -12,8 +12,7 @@ import {
   WatchDeploymentsRequestSchema,
   WatchDeploymentsResponseSchema,
 } from "../../../gen/launchpad/deployment/v1/deployment_service_pb.js";
-import { runAsChild } from "../support/child-main.js";
-import { serveRequests } from "../support/child-requests.js";
+import { serveWatchClient, type ClosedReply, type CollectRequest } from "../support/watch-client.js";
 
 /** Opens `count` more streams, `batch` at a time, each waiting for its snapshot. */
 export interface OpenRequest {
@@ -37,16 +36,6 @@ export interface OpenedReply {
   snapshotBase64: string;
 }
 
-/** Waits until every open stream has received the change at `revision` (or the timeout passes) and reports delivery latencies. */
-export interface CollectRequest {
-  type: "collect";
-  /** The change's revision, as a decimal string. */
-  revision: string;
-  /** process.hrtime.bigint() in the parent right before it committed the change, as a decimal string. */
-  t0: string;
-  timeoutMs: number;
-}
-
 /** Delivery latencies of one change. */
 export interface CollectedReply {
   type: "collected";
@@ -61,24 +50,6 @@ export interface CollectedReply {
   changeBase64: string;
   /** This process's CPU time (user + system) from the last mark until every stream had the change, before any decoding, in µs. */
   cpuMicros: number;
-}
-
-/** Notes this process's CPU time, from which the next collect counts. */
-export interface MarkRequest {
-  type: "mark";
-}
-
-export interface MarkedReply {
-  type: "marked";
-}
-
-/** Cancels every stream and closes every channel. */
-export interface CloseRequest {
-  type: "close";
-}
-
-export interface ClosedReply {
-  type: "closed";
 }
 
 const watchPath = "/launchpad.deployment.v1.DeploymentService/WatchDeployments";
@@ -104,7 +75,6 @@ let changesReceived = 0;
 let failed = 0;
 let firstError = "";
 let closing = false;
-let markedCpu = 0;
 let snapshotWaiters: (() => void)[] = [];
 let pendingSnapshots = 0;
 
@@ -173,13 +143,13 @@ async function handleOpen(message: OpenRequest): Promise<OpenedReply> {
   };
 }
 
-async function handleCollect(message: CollectRequest): Promise<CollectedReply> {
+async function handleCollect(message: CollectRequest, cpuSinceMark: () => number): Promise<CollectedReply> {
   const revision = BigInt(message.revision);
   const t0 = BigInt(message.t0);
   const live = streams.filter((s) => !s.ended).length;
   const deadline = performance.now() + message.timeoutMs;
   while (changesReceived < live && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-  const cpuMicros = cpuNow() - markedCpu;
+  const cpuMicros = cpuSinceMark();
   const [streamOf, timeOf, bytesOf] = [receiptStream, receiptTime, receiptBytes];
   receiptStream = [];
   receiptTime = [];
@@ -227,19 +197,4 @@ async function handleClose(): Promise<ClosedReply> {
   return { type: "closed" };
 }
 
-function cpuNow(): number {
-  const { user, system } = process.cpuUsage();
-  return user + system;
-}
-
-serveRequests({
-  mark: async (): Promise<MarkedReply> => {
-    markedCpu = cpuNow();
-    return { type: "marked" };
-  },
-  open: (message: OpenRequest) => handleOpen(message),
-  collect: (message: CollectRequest) => handleCollect(message),
-  close: () => handleClose(),
-});
-
-await runAsChild<Record<string, never>>(async () => ({ ready: {}, stop: async () => void (await handleClose()) }));
+await serveWatchClient({ open: handleOpen, collect: handleCollect, close: handleClose });

@@ -1,21 +1,16 @@
 /** The watch fan-out benchmark's result: its shape, summaries and the terminal table. */
-import type { MemoryReading } from "../support/child-memory.js";
 import type { ProfileEntry } from "../support/cpu-profile.js";
+import { describeLatency, pooledLatency, type ChangeLatency, type PooledLatency } from "../support/delivery-latency.js";
 import type { HeapKind } from "../support/heap-histogram.js";
-import { median, percentile } from "../support/percentile.js";
+import { median } from "../support/percentile.js";
+import type { StreamMemory } from "../support/stream-memory.js";
 import { table } from "../support/table.js";
 
 /** The two servers compared. */
 export type FanoutServerName = "chain" | "bare";
 
 /** One committed change and its delivery to every stream. */
-export interface ChangeDelivery {
-  revision: string;
-  delivered: number;
-  missing: number;
-  p50Millis: number;
-  p99Millis: number;
-  maxMillis: number;
+export interface ChangeDelivery extends ChangeLatency {
   /** CPU of the server process from the commit until every stream had the change. */
   serverCpuMillis: number;
   /** CPU of the client process from the commit until every stream had the change. */
@@ -33,17 +28,9 @@ export interface FanoutRun {
   /** Deployments in each stream's snapshot. */
   snapshotDeployments: number;
   /** Server memory: with no streams, with every stream open (snapshots sent), and after the changes; per stream against idle. */
-  memory: {
-    idle: MemoryReading;
-    loaded: MemoryReading;
-    afterChanges: MemoryReading;
-    rssPerStreamBytes: number;
-    heapPerStreamBytes: number;
-    rssPerStreamAfterChangesBytes: number;
-    heapPerStreamAfterChangesBytes: number;
-  };
+  memory: StreamMemory;
   /** Over every delivery of every change. */
-  latency: { deliveries: number; missing: number; p50Millis: number; p99Millis: number; maxMillis: number };
+  latency: PooledLatency;
   serverCpuMicrosPerDelivery: number;
   clientCpuMicrosPerDelivery: number;
   /** Median over the changes of the share of the server's CPU other processes took; above ~5 % latencies are skewed. */
@@ -93,13 +80,7 @@ export function summarizeRun(
   const totalClient = changes.reduce((sum, c) => sum + c.clientCpuMillis, 0);
   return {
     ...base,
-    latency: {
-      deliveries,
-      missing: changes.reduce((sum, c) => sum + c.missing, 0),
-      p50Millis: percentile(latencies, 50) / 1000,
-      p99Millis: percentile(latencies, 99) / 1000,
-      maxMillis: percentile(latencies, 100) / 1000,
-    },
+    latency: pooledLatency(changes, latencies),
     serverCpuMicrosPerDelivery: deliveries > 0 ? (1000 * totalServer) / deliveries : Number.NaN,
     clientCpuMicrosPerDelivery: deliveries > 0 ? (1000 * totalClient) / deliveries : Number.NaN,
     changes,
@@ -109,8 +90,7 @@ export function summarizeRun(
 /** One line on one change, for progress output. */
 export function describeChange(c: ChangeDelivery): string {
   return (
-    `rev ${c.revision}: ${c.delivered} delivered${c.missing ? `, ${c.missing} MISSING` : ""}, ` +
-    `p50 ${c.p50Millis.toFixed(1)} ms, p99 ${c.p99Millis.toFixed(1)} ms, max ${c.maxMillis.toFixed(1)} ms, ` +
+    `${describeLatency(c)}, ` +
     `server CPU ${c.serverCpuMillis.toFixed(0)} ms, client CPU ${c.clientCpuMillis.toFixed(0)} ms, ` +
     `other work on the server's CPU ${(100 * c.otherWorkShare).toFixed(0)} %`
   );

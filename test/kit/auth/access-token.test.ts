@@ -2,7 +2,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JSONWebKeySet
 import { beforeAll, describe, expect, it } from "vitest";
 import { Role, UserKind } from "../../../gen/launchpad/user/v1/user_pb.js";
 import { createAccessTokenVerifier, type KeySetSource } from "../../../services/kit/auth/access-token.js";
-import { DomainError } from "../../../services/kit/errors.js";
+import { domainError } from "../../support/domain-errors.js";
 
 const rules = { issuer: "https://launchpad.test", audience: "launchpad" };
 const claims = {
@@ -60,15 +60,6 @@ function sign({ key, issuer = rules.issuer, audience = rules.audience, expiresAt
 
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
 
-async function rejection(promise: Promise<unknown>): Promise<DomainError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof DomainError)) throw new Error(`expected a DomainError, got ${String(error)}`);
-  return error;
-}
-
 describe("createAccessTokenVerifier", () => {
   let current: KeyPair;
   let other: KeyPair;
@@ -103,7 +94,7 @@ describe("createAccessTokenVerifier", () => {
 
   it("refuses a token signed by another key under the same kid with INVALID_TOKEN, without refreshing", async () => {
     const { source, calls } = keySource([current.publicJwk]);
-    const error = await rejection(createAccessTokenVerifier(source, rules).verify(await sign({ key: other })));
+    const error = await domainError(createAccessTokenVerifier(source, rules).verify(await sign({ key: other })));
     expect(error).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
     expect(calls.refreshed).toBe(0);
   });
@@ -111,7 +102,7 @@ describe("createAccessTokenVerifier", () => {
   it("refuses an expired token with TOKEN_EXPIRED", async () => {
     const { source } = keySource([current.publicJwk]);
     const token = await sign({ key: current, expiresAt: Math.floor(Date.now() / 1000) - 60 });
-    const error = await rejection(createAccessTokenVerifier(source, rules).verify(token));
+    const error = await domainError(createAccessTokenVerifier(source, rules).verify(token));
     expect(error).toMatchObject({ kind: "unauthenticated", reason: "TOKEN_EXPIRED" });
     expect(error.message).toMatch(/expired/);
   });
@@ -121,7 +112,7 @@ describe("createAccessTokenVerifier", () => {
     const valid = await sign({ key: current });
     const payload = valid.split(".")[1];
     const token = `${base64url({ alg: "none", typ: "JWT", kid: current.kid })}.${payload}.`;
-    const error = await rejection(createAccessTokenVerifier(source, rules).verify(token));
+    const error = await domainError(createAccessTokenVerifier(source, rules).verify(token));
     expect(error).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
   });
 
@@ -137,7 +128,7 @@ describe("createAccessTokenVerifier", () => {
         .setJti("jti-1")
         .setExpirationTime("10m")
         .sign(new TextEncoder().encode(secret));
-      expect(await rejection(verifier.verify(token))).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
+      expect(await domainError(verifier.verify(token))).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
     }
   });
 
@@ -145,7 +136,7 @@ describe("createAccessTokenVerifier", () => {
     const { source } = keySource([current.publicJwk]);
     const [header, , signature] = (await sign({ key: current })).split(".");
     const payload = base64url({ ...claims, role: Role.ADMIN, sub: "users/ada", iss: rules.issuer, aud: rules.audience, jti: "jti-1", exp: Math.floor(Date.now() / 1000) + 600 });
-    const error = await rejection(createAccessTokenVerifier(source, rules).verify(`${header}.${payload}.${signature}`));
+    const error = await domainError(createAccessTokenVerifier(source, rules).verify(`${header}.${payload}.${signature}`));
     expect(error).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
   });
 
@@ -154,19 +145,19 @@ describe("createAccessTokenVerifier", () => {
     ["audience", { audience: "someone-else" }],
   ])("refuses a token for another %s with INVALID_TOKEN", async (_, wrong) => {
     const { source } = keySource([current.publicJwk]);
-    const error = await rejection(createAccessTokenVerifier(source, rules).verify(await sign({ key: current, ...wrong })));
+    const error = await domainError(createAccessTokenVerifier(source, rules).verify(await sign({ key: current, ...wrong })));
     expect(error).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
   });
 
   it("refuses a token without a jti with INVALID_TOKEN", async () => {
     const { source } = keySource([current.publicJwk]);
-    const error = await rejection(createAccessTokenVerifier(source, rules).verify(await sign({ key: current, jti: null })));
+    const error = await domainError(createAccessTokenVerifier(source, rules).verify(await sign({ key: current, jti: null })));
     expect(error).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
   });
 
   it("refuses text that is not a JWT with INVALID_TOKEN", async () => {
     const { source } = keySource([current.publicJwk]);
-    const error = await rejection(createAccessTokenVerifier(source, rules).verify("not-a-jwt"));
+    const error = await domainError(createAccessTokenVerifier(source, rules).verify("not-a-jwt"));
     expect(error).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
   });
 
@@ -181,14 +172,14 @@ describe("createAccessTokenVerifier", () => {
   it("refreshes the key set exactly once for a kid that is never published, then refuses with INVALID_TOKEN", async () => {
     const stranger = await keyPair("key-unknown");
     const { source, calls } = keySource([current.publicJwk]);
-    const error = await rejection(createAccessTokenVerifier(source, rules).verify(await sign({ key: stranger })));
+    const error = await domainError(createAccessTokenVerifier(source, rules).verify(await sign({ key: stranger })));
     expect(error).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
     expect(calls).toEqual({ cached: 1, refreshed: 1 });
   });
 
   it("keeps the underlying jose error as the cause, for logs", async () => {
     const { source } = keySource([current.publicJwk]);
-    const error = await rejection(createAccessTokenVerifier(source, rules).verify(await sign({ key: other })));
+    const error = await domainError(createAccessTokenVerifier(source, rules).verify(await sign({ key: other })));
     expect(error.cause).toBeInstanceOf(Error);
   });
 });

@@ -1,5 +1,4 @@
-import { createClientFactory, createServer, Metadata, Status, type CallContext, type ServerMiddlewareCall } from "nice-grpc";
-import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
+import { createServer, Metadata, Status, type CallContext, type ServerMiddlewareCall } from "nice-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DeploymentService } from "../../../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import { Role, UserKind } from "../../../gen/launchpad/user/v1/user_pb.js";
@@ -19,6 +18,7 @@ import {
   userHandlers,
   type Served,
 } from "../../support/grpc.js";
+import { typedClient } from "../../support/typed-client.js";
 
 /**
  * Stands in for authentication: "x-test-principal: users/a VIEWER" signs the
@@ -46,8 +46,7 @@ describe("authorization middleware", () => {
   let served: Served;
   let users: ReturnType<typeof userClient>;
   let deployments: ReturnType<typeof deploymentClient>;
-  const deploymentClient = (s: Served) =>
-    createClientFactory().use(errorDetailsClientMiddleware).create(toNiceService(DeploymentService), s.channel);
+  const deploymentClient = (s: Served) => typedClient(DeploymentService, s.channel);
 
   beforeAll(async () => {
     const server = createServer()
