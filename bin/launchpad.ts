@@ -40,6 +40,7 @@ async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
   let deploymentsAddress = agentConfig.deploymentsAddress;
   let firstStartAdmin: { email: string; password: string } | undefined;
   let adminEmail = "";
+  let edgeUrl: string | undefined;
 
   if (target === "all" || target === "users") {
     const config = loadUsersConfig();
@@ -70,7 +71,8 @@ async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
     if (target === "all") config.deploymentsAddress = deploymentsAddress;
     const edge = await startEdge(config, createLogger("edge", config.logLevel));
     parts.push(edge);
-    lines.push(`  edge         ${config.tlsCert ? "https" : "http"}://${config.host}:${edge.port}   Connect, gRPC-Web, gRPC; /healthz /readyz /metrics /.well-known/jwks.json`);
+    edgeUrl = `${config.tlsCert ? "https" : "http"}://${config.host}:${edge.port}`;
+    lines.push(`  edge         ${edgeUrl}   gRPC, Connect, gRPC-Web, REST; API docs ${edgeUrl}/docs`);
   }
   if (target === "agent" || (target === "all" && agentConfig.demoAgent === "on")) {
     const apiKey =
@@ -92,7 +94,7 @@ async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
       "",
       "Sign in:",
       `  npx buf curl --protocol grpc --http2-prior-knowledge -d '{"email":"${adminEmail}","password":"…"}' \\`,
-      `    http://${usersAddress}/launchpad.user.v1.UserService/Login`,
+      `    ${edgeUrl ?? `http://${usersAddress}`}/launchpad.user.v1.UserService/Login`,
     );
   }
   return lines;
