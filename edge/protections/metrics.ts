@@ -35,11 +35,24 @@ export function createHttpMetrics(registry: Registry) {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers,
   });
+  // Label sets are bound once per route, method and protocol (and status), not hashed per request.
+  const bound = new Map<string, { duration: ReturnType<typeof duration.labels>; requests: Map<number, ReturnType<typeof requests.labels>> }>();
   return {
     record(outcome: RequestOutcome): void {
       const method = knownMethods.has(outcome.method) ? outcome.method : "other";
-      requests.inc({ route: outcome.route, method, status: String(outcome.status), protocol: outcome.protocol });
-      duration.observe({ route: outcome.route, method, protocol: outcome.protocol }, outcome.durationSeconds);
+      const key = `${outcome.route} ${method} ${outcome.protocol}`;
+      let series = bound.get(key);
+      if (!series) {
+        series = { duration: duration.labels({ route: outcome.route, method, protocol: outcome.protocol }), requests: new Map() };
+        bound.set(key, series);
+      }
+      let counter = series.requests.get(outcome.status);
+      if (!counter) {
+        counter = requests.labels({ route: outcome.route, method, status: String(outcome.status), protocol: outcome.protocol });
+        series.requests.set(outcome.status, counter);
+      }
+      counter.inc();
+      series.duration.observe(outcome.durationSeconds);
     },
   };
 }
