@@ -73,6 +73,7 @@ async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
     parts.push(edge);
     edgeUrl = `${config.tlsCert ? "https" : "http"}://${config.host}:${edge.port}`;
     lines.push(`  edge         ${edgeUrl}   gRPC, Connect, gRPC-Web, REST; API docs ${edgeUrl}/docs`);
+    lines.push(`  console      ${edgeUrl}/   the web console, in a browser`);
   }
   if (target === "agent" || (target === "all" && agentConfig.demoAgent === "on")) {
     const apiKey =
@@ -93,6 +94,7 @@ async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
     lines.push(
       "",
       "Sign in:",
+      ...(edgeUrl ? [`  open ${edgeUrl}/ as ${adminEmail}, or over the API:`] : []),
       `  npx buf curl --protocol grpc --http2-prior-knowledge -d '{"email":"${adminEmail}","password":"…"}' \\`,
       `    ${edgeUrl ?? `http://${usersAddress}`}/launchpad.user.v1.UserService/Login`,
     );

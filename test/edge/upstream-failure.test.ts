@@ -1,24 +1,15 @@
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadEdgeConfig } from "../../edge/config.js";
 import { startEdge, type RunningEdge } from "../../edge/main.js";
 import { capturedLogger } from "../support/captured-logger.js";
+import { freePort } from "../support/free-port.js";
 import { startTestDeployments, type TestDeploymentsService } from "../support/deployments-service.js";
 import { codeName, edgeFailureOf, edgeProtocols, recordStream, within, type EdgeClient, type StreamRecording } from "../support/edge-protocols.js";
 import { runLaunchpad, type ProgramRun } from "../support/program.js";
 import { admin, startTestUsers, type TestUsersService } from "../support/users-service.js";
-
-/** A port free right now on 127.0.0.1: bound, then released, so a service can be restarted on it. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** A deployments service that a test can take down and bring back on the same port. */
 interface Outage {

@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -10,6 +9,7 @@ import type { Setting } from "../../services/kit/config.js";
 import { deploymentsSettings } from "../../services/deployments/config.js";
 import { usersSettings } from "../../services/users/config.js";
 import { edgeSettings } from "../../edge/config.js";
+import { freePort } from "./free-port.js";
 import {
   argvOf,
   dependenciesOf,
@@ -112,16 +112,6 @@ function fromImage(argv: string[]): string[] {
     return ["/bin/sh", "-c", body!.replace(/\bnode dist\/(\S+)\.js/g, `"${process.execPath}" --import tsx $1.ts`), ...args];
   }
   return argv;
-}
-
-/** A port nothing listens on right now (the kernel's pick), so the process's settings name the port it uses. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

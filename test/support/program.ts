@@ -28,12 +28,14 @@ const children = new Set<ChildProcess>();
 
 /**
  * Runs `node --import tsx bin/launchpad.ts ...args` from the repository root,
- * as users run the program (no build needed). The child sees this process's
- * environment without any LAUNCHPAD_ variable, plus `env`.
+ * as users run the program (no build needed), or with `built`, the program
+ * `npm run build` made: `node dist/bin/launchpad.js ...args`. The child sees
+ * this process's environment without any LAUNCHPAD_ variable, plus `env`.
  */
-export function runLaunchpad(args: readonly string[], env: Record<string, string> = {}): ProgramRun {
+export function runLaunchpad(args: readonly string[], env: Record<string, string> = {}, options: { built?: boolean } = {}): ProgramRun {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("LAUNCHPAD_")));
-  const child = spawn(process.execPath, ["--import", "tsx", "bin/launchpad.ts", ...args], {
+  const program = options.built ? ["dist/bin/launchpad.js"] : ["--import", "tsx", "bin/launchpad.ts"];
+  const child = spawn(process.execPath, [...program, ...args], {
     cwd: repoRoot,
     env: { ...inherited, ...env },
     stdio: ["ignore", "pipe", "pipe"],

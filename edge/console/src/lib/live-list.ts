@@ -1,0 +1,36 @@
+import type { Deployment } from "../../../../gen/launchpad/deployment/v1/deployment_pb.js";
+import { matchesFilter, type DeploymentFilter } from "./filter-state.js";
+
+/** One page of the deployments list, kept current by watch changes. */
+export interface LivePage {
+  rows: Deployment[];
+  /** Matching deployments across all pages, as the server counted them plus what arrived since. */
+  totalSize: number;
+  /** Whether this is the first page, where new deployments appear. */
+  first: boolean;
+}
+
+function newestFirst(a: Deployment, b: Deployment): number {
+  const at = (d: Deployment) => (d.createTime ? Number(d.createTime.seconds) * 1e3 + d.createTime.nanos / 1e6 : 0);
+  return at(b) - at(a) || (b.name < a.name ? -1 : b.name > a.name ? 1 : 0);
+}
+
+/**
+ * Applies one watched deployment to a page. Changes arrive in revision
+ * order but may repeat what the page was loaded with (the list is read after
+ * the watch starts, so nothing falls between them): a row is replaced only
+ * by a newer revision. A deployment that stops matching the filter leaves
+ * the page; a new one that matches joins the first page.
+ */
+export function applyChange(page: LivePage, deployment: Deployment, filter: DeploymentFilter): LivePage {
+  const index = page.rows.findIndex((row) => row.name === deployment.name);
+  const matches = matchesFilter(filter, deployment);
+  if (index >= 0) {
+    const current = page.rows[index]!;
+    if (deployment.revision <= current.revision) return page;
+    if (!matches) return { ...page, rows: page.rows.toSpliced(index, 1), totalSize: Math.max(0, page.totalSize - 1) };
+    return { ...page, rows: page.rows.with(index, deployment) };
+  }
+  if (!matches || !page.first) return page;
+  return { ...page, rows: [...page.rows, deployment].sort(newestFirst), totalSize: page.totalSize + 1 };
+}

@@ -1,0 +1,169 @@
+import { useEffect, useState } from "preact/hooks";
+import type { Deployment } from "../../../../gen/launchpad/deployment/v1/deployment_pb.js";
+import type { WatchDeploymentsResponse } from "../../../../gen/launchpad/deployment/v1/deployment_service_pb.js";
+import { filterFromQuery, filterToQuery, filterableStates, toFilterExpression, type DeploymentFilter } from "../lib/filter-state.js";
+import { applyChange, type LivePage } from "../lib/live-list.js";
+import { ErrorMessage, LiveStatus, Panel, Progress, StateBadge, Time } from "./components.js";
+import { useConsole } from "./context.js";
+import { CreateDeploymentForm } from "./create-deployment-form.js";
+import { deploymentId, userLabel } from "./names.js";
+import { href, navigate } from "./route.js";
+import { useLiveWatch } from "./use-live-watch.js";
+
+const pageSize = 20;
+
+function FilterForm({ filter, creators }: { filter: DeploymentFilter; creators: string[] }) {
+  const { user } = useConsole();
+  const apply = (event: Event) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget as HTMLFormElement);
+    const next = Object.fromEntries(["service", "environment", "state", "creator"].map((key) => [key, String(form.get(key) ?? "")]));
+    navigate("deployments", filterToQuery(next as unknown as DeploymentFilter));
+  };
+  const creatorOptions = [...new Set([user.name, ...creators, filter.creator].filter(Boolean))];
+  return (
+    <form class="filters" onSubmit={apply} aria-label="Filter deployments">
+      <label>
+        Service
+        <input name="service" value={filter.service} placeholder="any" />
+      </label>
+      <label>
+        Environment
+        <input name="environment" value={filter.environment} placeholder="any" />
+      </label>
+      <label>
+        State
+        <select name="state" value={filter.state}>
+          <option value="">any</option>
+          {filterableStates.map((state) => (
+            <option value={state}>{state.toLowerCase().replace(/_/g, " ")}</option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Creator
+        <select name="creator" value={filter.creator}>
+          <option value="">anyone</option>
+          {creatorOptions.map((creator) => (
+            <option value={creator}>{userLabel(creator, user)}</option>
+          ))}
+        </select>
+      </label>
+      <div class="filter-actions">
+        <button type="submit">Apply</button>
+        <a class="button secondary" href={href("deployments")}>
+          Clear
+        </a>
+      </div>
+    </form>
+  );
+}
+
+/** One row of the deployments table. */
+export function DeploymentRow({ deployment }: { deployment: Deployment }) {
+  const { user } = useConsole();
+  return (
+    <tr data-deployment={deployment.name}>
+      <td>
+        <a href={href(deployment.name)}>
+          {deployment.service} <span class="version">{deployment.version}</span>
+        </a>
+        <div class="muted small">{deploymentId(deployment.name)}</div>
+      </td>
+      <td>{deployment.environment}</td>
+      <td>
+        <StateBadge state={deployment.state} />
+      </td>
+      <td>
+        <Progress percent={deployment.progressPercent} label={`Progress of ${deployment.service} ${deployment.version}`} />
+      </td>
+      <td>{userLabel(deployment.creator, user)}</td>
+      <td>
+        <Time value={deployment.createTime} />
+      </td>
+    </tr>
+  );
+}
+
+/**
+ * The deployments list: filtered, paginated, and live. The watch starts
+ * first and the page is (re)loaded on each snapshot, so no change can fall
+ * between the list and the stream; after a drop the watch resumes from its
+ * revision and the page stays as it is.
+ */
+export function DeploymentsPage({ query }: { query: URLSearchParams }) {
+  const { api, can } = useConsole();
+  const filter = filterFromQuery(query);
+  const expression = toFilterExpression(filter);
+  const [tokens, setTokens] = useState<{ expression: string; stack: string[] }>({ expression, stack: [""] });
+  const stack = tokens.expression === expression ? tokens.stack : [""];
+  const pageToken = stack.at(-1)!;
+  const [page, setPage] = useState<LivePage & { key: string; next: string }>({ key: "", rows: [], totalSize: 0, first: true, next: "" });
+  const [error, setError] = useState<unknown>();
+  const key = `${expression}\n${pageToken}`;
+
+  async function loadPage() {
+    try {
+      const response = await api.deployments.listDeployments({ filter: expression, pageSize, pageToken });
+      setPage({ key, rows: response.deployments, totalSize: response.totalSize, first: pageToken === "", next: response.nextPageToken });
+      setError(undefined);
+    } catch (cause) {
+      setError(cause);
+    }
+  }
+
+  // The first load does not wait for the stream, which may be down.
+  useEffect(() => void loadPage(), [key]);
+  const status = useLiveWatch<WatchDeploymentsResponse>(key, {
+    open: (resumeRevision, signal) => api.deployments.watchDeployments({ filter: expression, resumeRevision }, { signal }),
+    onMessage(message) {
+      if (message.kind.case === "snapshot") void loadPage();
+      if (message.kind.case === "change" && message.kind.value.deployment) {
+        const deployment = message.kind.value.deployment;
+        setPage((current) => ({ ...current, ...applyChange(current, deployment, filter) }));
+      }
+    },
+  });
+
+  const rows = page.key === key ? page.rows : [];
+  const creators = [...new Set(rows.map((row) => row.creator))];
+  return (
+    <>
+      {can.deploySomewhere && <CreateDeploymentForm />}
+      <Panel title="Deployments" actions={<LiveStatus status={status} />}>
+        <FilterForm filter={filter} creators={creators} />
+        <ErrorMessage error={error} />
+        <div class="table-scroll">
+          <table class="deployments">
+            <caption class="visually-hidden">Deployments, newest first</caption>
+            <thead>
+              <tr>
+                <th scope="col">Deployment</th>
+                <th scope="col">Environment</th>
+                <th scope="col">State</th>
+                <th scope="col">Progress</th>
+                <th scope="col">Creator</th>
+                <th scope="col">Created</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((deployment) => (
+                <DeploymentRow key={deployment.name} deployment={deployment} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+        {page.key === key && rows.length === 0 && <p class="empty">No deployments match.</p>}
+        <nav class="pager" aria-label="Pages">
+          <span class="muted">{page.key === key ? `${page.totalSize} in all` : "Loading…"}</span>
+          <button type="button" disabled={stack.length < 2} onClick={() => setTokens({ expression, stack: stack.slice(0, -1) })}>
+            Newer
+          </button>
+          <button type="button" disabled={!page.next || page.key !== key} onClick={() => setTokens({ expression, stack: [...stack, page.next] })}>
+            Older
+          </button>
+        </nav>
+      </Panel>
+    </>
+  );
+}

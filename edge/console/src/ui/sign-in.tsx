@@ -1,0 +1,44 @@
+import { useState } from "preact/hooks";
+import type { User } from "../../../../gen/launchpad/user/v1/user_pb.js";
+import type { Session } from "../api/session.js";
+import { ErrorMessage } from "./components.js";
+
+/** The sign-in form: email and password, exchanged for a session by Login. */
+export function SignIn({ session, onSignedIn }: { session: Session; onSignedIn(user: User): void }) {
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+
+  async function submit(event: Event) {
+    event.preventDefault();
+    const data = new FormData(event.currentTarget as HTMLFormElement);
+    setBusy(true);
+    try {
+      const user = await session.signIn(String(data.get("email") ?? "").trim(), String(data.get("password") ?? ""));
+      if (user) onSignedIn(user);
+    } catch (cause) {
+      setError(cause);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <main class="sign-in">
+      <h1>Launchpad</h1>
+      <form onSubmit={submit} aria-label="Sign in">
+        <label>
+          Email
+          <input name="email" type="email" required autoComplete="username" autoFocus />
+        </label>
+        <label>
+          Password
+          <input name="password" type="password" required autoComplete="current-password" />
+        </label>
+        <button type="submit" disabled={busy}>
+          Sign in
+        </button>
+      </form>
+      <ErrorMessage error={error} />
+    </main>
+  );
+}

@@ -1,0 +1,42 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { ErrorInfoSchema } from "../../../../gen/google/rpc/error_details_pb.js";
+import { runResumableWatch, type RevisionMessage, type WatchStatus } from "../lib/resumable-watch.js";
+
+function isExpired(error: unknown): boolean {
+  const connectError = ConnectError.from(error);
+  return (
+    connectError.code === Code.FailedPrecondition &&
+    connectError.findDetails(ErrorInfoSchema).some((info) => info.reason === "RESUME_REVISION_EXPIRED")
+  );
+}
+
+/** Handlers of one live watch; read on every message, so they may close over the latest render. */
+export interface LiveWatchHandlers<M extends RevisionMessage> {
+  open(resumeRevision: bigint, signal: AbortSignal): AsyncIterable<M>;
+  onMessage(message: M): void;
+  onReset?(): void;
+}
+
+/**
+ * Runs a resumable watch while the component is mounted and `key` is the
+ * same (a new key, such as a new filter, starts a new watch); its status.
+ */
+export function useLiveWatch<M extends RevisionMessage>(key: string, handlers: LiveWatchHandlers<M>): WatchStatus {
+  const [status, setStatus] = useState<WatchStatus>("connecting");
+  const latest = useRef(handlers);
+  latest.current = handlers;
+  useEffect(() => {
+    const controller = new AbortController();
+    void runResumableWatch<M>({
+      open: (revision, signal) => latest.current.open(revision, signal),
+      onMessage: (message) => latest.current.onMessage(message),
+      onReset: () => latest.current.onReset?.(),
+      onStatus: setStatus,
+      isExpired,
+      signal: controller.signal,
+    });
+    return () => controller.abort();
+  }, [key]);
+  return status;
+}
