@@ -1,5 +1,5 @@
 import type { DescMethod } from "@bufbuild/protobuf";
-import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { DeploymentService } from "../../../../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import { UserService } from "../../../../gen/launchpad/user/v1/user_service_pb.js";
@@ -16,23 +16,35 @@ export interface Api {
  */
 const cookieModeMethods = new Set<DescMethod>([UserService.method.login, UserService.method.refreshToken, UserService.method.logout]);
 
+/** Where the API clients get their credentials. */
+export interface Credentials {
+  accessToken(): Promise<string | undefined>;
+  /** A call was refused as unauthenticated: the token may have been revoked, so the sign-in is checked. */
+  refused(): void;
+}
+
 /**
  * Connect JSON clients for both services, through the edge that served the
  * console. Every other call carries the current access token.
  */
-export function createApi(accessToken: () => Promise<string | undefined>): Api {
-  const credentials: Interceptor = (next) => async (request) => {
+export function createApi(credentials: Credentials): Api {
+  const authenticate: Interceptor = (next) => async (request) => {
     if (cookieModeMethods.has(request.method)) {
       request.header.set("launchpad-session", "cookie");
-    } else {
-      const token = await accessToken();
-      if (token) request.header.set("authorization", `Bearer ${token}`);
+      return next(request);
     }
-    return next(request);
+    const token = await credentials.accessToken();
+    if (token) request.header.set("authorization", `Bearer ${token}`);
+    try {
+      return await next(request);
+    } catch (error) {
+      if (ConnectError.from(error).code === Code.Unauthenticated) credentials.refused();
+      throw error;
+    }
   };
   const transport = createConnectTransport({
     baseUrl: new URL(".", document.baseURI).href,
-    interceptors: [credentials],
+    interceptors: [authenticate],
   });
   return { users: createClient(UserService, transport), deployments: createClient(DeploymentService, transport) };
 }

@@ -39,7 +39,7 @@ export function createSession(onSignedOut: () => void) {
     onSignedOut,
     exclusive: oneTabAtATime,
   });
-  const api: Api = createApi(() => keeper.token());
+  const api: Api = createApi({ accessToken: () => keeper.token(), refused: () => void keeper.resume().catch(() => {}) });
 
   return {
     api,

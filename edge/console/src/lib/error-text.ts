@@ -28,8 +28,9 @@ export function errorText(error: unknown): ErrorText {
   const info = connectError.findDetails(ErrorInfoSchema)[0];
   const reason = info?.reason;
   const violations = connectError.findDetails(BadRequestSchema)[0]?.fieldViolations ?? [];
-  let text = (reason && sentences[reason]) || byCode[connectError.code] || connectError.rawMessage;
-  if (violations.length > 0 && !sentences[reason ?? ""]) {
+  const sentence = reason && Object.hasOwn(sentences, reason) ? sentences[reason] : undefined;
+  let text = sentence ?? byCode[connectError.code] ?? connectError.rawMessage;
+  if (violations.length > 0 && !sentence) {
     text = violations.map((violation) => `${violation.field}: ${violation.description}`).join("; ");
   }
   const deployment = info?.metadata["deployment"];

@@ -20,7 +20,9 @@ function newestFirst(a: Deployment, b: Deployment): number {
  * order but may repeat what the page was loaded with (the list is read after
  * the watch starts, so nothing falls between them): a row is replaced only
  * by a newer revision. A deployment that stops matching the filter leaves
- * the page; a new one that matches joins the first page.
+ * the page. One that is not on the page joins it only on the first page and
+ * only if it sorts among its rows (it is new, or newly matches); an older
+ * one belongs to a later page.
  */
 export function applyChange(page: LivePage, deployment: Deployment, filter: DeploymentFilter): LivePage {
   const index = page.rows.findIndex((row) => row.name === deployment.name);
@@ -32,5 +34,7 @@ export function applyChange(page: LivePage, deployment: Deployment, filter: Depl
     return { ...page, rows: page.rows.with(index, deployment) };
   }
   if (!matches || !page.first) return page;
+  const oldest = page.rows.at(-1);
+  if (oldest && newestFirst(deployment, oldest) > 0) return page;
   return { ...page, rows: [...page.rows, deployment].sort(newestFirst), totalSize: page.totalSize + 1 };
 }

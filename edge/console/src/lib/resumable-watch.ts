@@ -32,6 +32,7 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);

@@ -50,6 +50,7 @@ export function createTokenKeeper(deps: TokenKeeperDeps) {
   let grant: AccessGrant | undefined;
   let cancelTimer: (() => void) | undefined;
   let inFlight: Promise<AccessGrant | undefined> | undefined;
+  let generation = 0;
 
   function schedule(ms: number) {
     cancelTimer?.();
@@ -69,8 +70,10 @@ export function createTokenKeeper(deps: TokenKeeperDeps) {
   }
 
   function refreshNow(): Promise<AccessGrant | undefined> {
+    const started = generation;
     inFlight ??= exclusive(deps.refresh)
-      .then(accept, (error: unknown) => {
+      // A refresh that ends after clear() (a sign-out) must not bring the sign-in back.
+      .then((next) => (started === generation ? accept(next) : undefined), (error: unknown) => {
         // The sign-in may still be good (the network failed): keep the token while it lasts.
         if (grant && grant.expiresAt > now()) schedule(retryAfterMs);
         throw error;
@@ -80,6 +83,7 @@ export function createTokenKeeper(deps: TokenKeeperDeps) {
   }
 
   function clear() {
+    generation += 1;
     cancelTimer?.();
     cancelTimer = undefined;
     grant = undefined;
