@@ -14,6 +14,7 @@ export const edgeSettings = {
   requestTimeout: settings.duration("LAUNCHPAD_EDGE_REQUEST_TIMEOUT", "30s", "Deadline of unary calls that name none"),
   tlsCert: settings.string("LAUNCHPAD_TLS_CERT", "", "PEM certificate file; with LAUNCHPAD_TLS_KEY the edge serves TLS (HTTP/2 and HTTP/1.1 by ALPN)"),
   tlsKey: settings.string("LAUNCHPAD_TLS_KEY", "", "PEM private key file of LAUNCHPAD_TLS_CERT"),
+  consoleDir: settings.string("LAUNCHPAD_CONSOLE_DIR", "", "Directory of the built web console (index.html, assets/); empty: dist/console beside the program"),
 };
 
 /** The edge's configuration, validated. */

@@ -10,12 +10,14 @@ import type { Logger } from "../services/kit/logger.js";
 import type { EdgeConfig } from "./config.js";
 import { connectRoutes } from "./connect-routes.js";
 import { createConnectUnary } from "./connect-unary.js";
+import { createConsoleEndpoints } from "./endpoints/console.js";
 import { createDocsEndpoints } from "./endpoints/docs.js";
 import { createJwksDocument } from "./endpoints/jwks.js";
 import { sendJson, sendText } from "./endpoints/responses.js";
 import { createEdgeHttpServer, type EdgeRequest, type EdgeResponse } from "./http-server.js";
 import { createGrpcRelay, isGrpcRequest, isGrpcWebBinaryRequest } from "./grpc-proxy.js";
 import { createProtections } from "./protections/index.js";
+import { pathOf } from "./protections/protocol.js";
 import { createRestHandler } from "./rest/handler.js";
 import { reflectionPassthroughServices, startIntrospection } from "./introspection.js";
 import { createUpstream } from "./upstream/forward.js";
@@ -35,8 +37,8 @@ const clientAddressKey = createContextKey<string | undefined>(undefined, { descr
 /**
  * Builds the edge: gRPC relayed frame for frame to the owning service;
  * connect-node serving every method over Connect and gRPC-Web, forwarded over
- * gRPC; reflection and health for gRPC tools; /healthz, /readyz, /metrics and
- * the JWKS. Nothing listens yet.
+ * gRPC; reflection and health for gRPC tools; /healthz, /readyz, /metrics,
+ * the JWKS, the API docs and the built web console. Nothing listens yet.
  */
 export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edge> {
   const sessions = createSessionPool();
@@ -93,14 +95,19 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     "/.well-known/jwks.json": async (_req, res) => sendJson(res, 200, await jwks(), { "cache-control": "public, max-age=60" }),
     ...createDocsEndpoints(),
   };
+  const consoleFiles = await createConsoleEndpoints(config.consoleDir, logger);
 
   const protections = createProtections(config, { registry, logger });
   const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
   const server = createEdgeHttpServer(protections.wrap((req, res) => {
     if (isGrpcRequest(req)) return grpcRelay.grpc(req, res);
     if (isGrpcWebBinaryRequest(req) && req.method === "POST") return grpcRelay.grpcWeb(req, res);
-    const endpoint = req.method === "GET" ? endpoints[(req.url ?? "").split("?")[0]!] : undefined;
+    const path = pathOf(req);
+    const endpoint = req.method === "GET" ? endpoints[path] : undefined;
     if (!endpoint) {
+      // Console paths never start with /v1/, /launchpad. or /grpc., so no REST rule or RPC is shadowed.
+      const file = req.method === "GET" || req.method === "HEAD" ? consoleFiles.get(path) : undefined;
+      if (file) return file(req, res);
       if (connectUnary(req, res) || rest(req, res)) return;
       return connect(req, res);
     }

@@ -2,16 +2,17 @@ import type { EdgeRequest, EdgeResponse } from "../http-server.js";
 
 /**
  * The Content-Security-Policy of every response; it matters for the HTML
- * ones (the console, /docs). Scripts, styles and fetches from this origin
- * only, no inline script, no plugins, no framing. `img-src data:` is for
- * swagger-ui's icons, which its stylesheet embeds as data: URLs. Pages must
- * load their scripts from files: an inline bootstrap script is refused.
+ * ones (the console, /docs). Scripts, styles, images and fetches from this
+ * origin only, no inline script or style, no plugins, no framing. Pages must
+ * load their scripts from files: an inline bootstrap script is refused. The
+ * console's build inlines nothing (edge/console/vite.config.ts), so it needs
+ * no more than this.
  */
 export const contentSecurityPolicy = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",
-  "img-src 'self' data:",
+  "img-src 'self'",
   "connect-src 'self'",
   "object-src 'none'",
   "base-uri 'none'",
@@ -20,12 +21,15 @@ export const contentSecurityPolicy = [
 ].join("; ");
 
 /**
- * The policy under /docs: the same, plus inline styles, which swagger-ui
- * (5.x) needs: its standalone layout renders its logo with a `<style>`
- * element and Markdown tables with style attributes (swagger-ui #10655,
- * #3370). Inline script stays refused.
+ * The policy under /docs: the same, plus what swagger-ui (5.x) needs:
+ * inline styles (its standalone layout renders its logo with a `<style>`
+ * element and Markdown tables with style attributes, swagger-ui #10655,
+ * #3370) and data: images (its stylesheet embeds its icons as data: URLs).
+ * Inline script stays refused.
  */
-export const docsContentSecurityPolicy = contentSecurityPolicy.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'");
+export const docsContentSecurityPolicy = contentSecurityPolicy
+  .replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+  .replace("img-src 'self'", "img-src 'self' data:");
 
 /** HSTS for a year, sent only over TLS (browsers ignore it over plain HTTP anyway). */
 export const strictTransportSecurity = "max-age=31536000";
