@@ -17,6 +17,7 @@ export const endpointRoutes: ReadonlySet<string> = new Set([
   "/.well-known/jwks.json",
   "/openapi.json",
   "/docs",
+  "/",
 ]);
 
 /** Every RPC path the edge serves: the methods of both services. */
@@ -57,12 +58,14 @@ export type RouteOf = (req: EdgeRequest) => string | undefined;
 /**
  * The route label of a request, bounded whatever clients send: a served
  * `/pkg.Service/Method`, a fixed endpoint's path (anything under /docs is
- * "/docs"), what `routeOf` names, else "other". Ids never become labels.
+ * "/docs", the console's files under /assets are "/assets"), what `routeOf`
+ * names, else "other". Ids never become labels.
  */
 export function createRouteNamer(rpcPaths: ReadonlySet<string>, routeOf?: RouteOf) {
   return (req: EdgeRequest, path: string): string => {
     if (rpcPaths.has(path) || endpointRoutes.has(path)) return path;
     if (path.startsWith("/docs/")) return "/docs";
+    if (path.startsWith("/assets/")) return "/assets";
     return routeOf?.(req) ?? "other";
   };
 }

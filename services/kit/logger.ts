@@ -12,6 +12,8 @@ const secretKeys = new Set([
   "accessToken",
   "refreshToken",
   "authorization",
+  "cookie",
+  "set-cookie",
   "token",
   "privateJwk",
 ]);
