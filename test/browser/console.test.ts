@@ -21,14 +21,15 @@ describe.skipIf(!run)("the web console in Chromium", () => {
   let context: BrowserContext;
   let page: Page;
   let channel: Channel;
-  let adminToken: string;
   const users = () => typedClient(UserService, channel);
+  /** Call options as the admin, with a new token: the stack's tokens live for seconds. */
+  const asAdmin = async () => bearer((await users().login({ email: stack.adminEmail, password: stack.adminPassword })).tokens!.accessToken);
 
   beforeAll(async () => {
-    stack = await startConsoleStack({ agentStep: "400ms" });
+    // Access tokens that expire within the suite, so the console's refreshes run for real.
+    stack = await startConsoleStack({ agentStep: "400ms", accessTokenTtl: "20s" });
     browser = await launchChromium();
     channel = createChannel(stack.url);
-    adminToken = (await users().login({ email: stack.adminEmail, password: stack.adminPassword })).tokens!.accessToken;
   }, 180_000);
 
   afterAll(async () => {
@@ -84,6 +85,26 @@ describe.skipIf(!run)("the web console in Chromium", () => {
     await page.getByRole("button", { name: "Sign in" }).waitFor();
     expect((await context.cookies()).find((cookie) => cookie.name === "launchpad_refresh")).toBeUndefined();
   });
+
+  it("refreshes the access token before it expires, and keeps working after the first token has expired", async () => {
+    const page = await signIn();
+    const signedInAt = Date.now();
+    const refreshed = await page.waitForResponse((response) => response.url().endsWith("/launchpad.user.v1.UserService/RefreshToken"), {
+      timeout: 40_000,
+    });
+    expect(refreshed.status()).toBe(200);
+    // A new access token, and the refresh token only in the cookie.
+    const { tokens } = (await refreshed.json()) as { tokens: { accessToken?: string; refreshToken?: string } };
+    expect(tokens.accessToken).toBeTruthy();
+    expect(tokens.refreshToken ?? "").toBe("");
+    // Past the first token's 20 s, every call needs the refreshed one.
+    await page.waitForTimeout(Math.max(0, signedInAt + 21_000 - Date.now()));
+    await page.getByRole("link", { name: "Environments" }).click();
+    await page.getByRole("region", { name: "Environments" }).locator('[data-status="live"]').waitFor();
+    await page.getByRole("link", { name: "Users" }).click();
+    await page.getByRole("table").getByText(stack.adminEmail).waitFor();
+    expect(await page.getByRole("alert").count()).toBe(0);
+  }, 60_000);
 
   it("creates a deployment and shows it reach SUCCEEDED through the demo agent without a reload", async () => {
     const page = await signIn();
@@ -142,7 +163,7 @@ describe.skipIf(!run)("the web console in Chromium", () => {
     // A deployment made elsewhere (over gRPC) appears without a reload.
     await typedClient(DeploymentService, channel).createDeployment(
       { deployment: { service: "after-restart", version: "1.0.0", environment: "dev" } },
-      bearer(adminToken),
+      await asAdmin(),
     );
     await row(page, "after-restart", "1.0.0").waitFor({ timeout: 30_000 });
   });
@@ -174,24 +195,24 @@ describe.skipIf(!run)("the web console in Chromium", () => {
   it("reports a conflicting user edit instead of overwriting it", async () => {
     const { user } = await users().createUser(
       { user: { email: "dana@launchpad.test", displayName: "Dana", kind: UserKind.HUMAN, role: Role.VIEWER }, password: "dana's long password" },
-      bearer(adminToken),
+      await asAdmin(),
     );
     const page = await signIn();
     await page.getByRole("link", { name: "Users" }).click();
     await page.getByRole("button", { name: "Edit dana@launchpad.test" }).click();
     const editor = page.getByRole("region", { name: "Edit dana@launchpad.test" });
     await editor.getByLabel("Display name").fill("Dana from the console");
-    await users().updateUser({ user: { name: user!.name, displayName: "Dana elsewhere" }, updateMask: { paths: ["display_name"] } }, bearer(adminToken));
+    await users().updateUser({ user: { name: user!.name, displayName: "Dana elsewhere" }, updateMask: { paths: ["display_name"] } }, await asAdmin());
     await editor.getByRole("button", { name: "Save" }).click();
     await editor.getByRole("alert").getByText("Someone else changed this").waitFor();
-    const { user: stored } = await users().getUser({ name: user!.name }, bearer(adminToken));
+    const { user: stored } = await users().getUser({ name: user!.name }, await asAdmin());
     expect(stored!.displayName).toBe("Dana elsewhere");
   });
 
   it("shows a viewer no admin or deploy controls, and the server refuses what the viewer forces", async () => {
     await users().createUser(
       { user: { email: "vic@launchpad.test", kind: UserKind.HUMAN, role: Role.VIEWER }, password: "vic's long password" },
-      bearer(adminToken),
+      await asAdmin(),
     );
     const page = await signIn("vic@launchpad.test", "vic's long password");
     await page.getByRole("table").first().waitFor();

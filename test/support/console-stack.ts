@@ -32,7 +32,7 @@ const adminPassword = "console tests correct horse";
  * data directory. The agent's key is made by the same one-shot job
  * docker-compose runs. Deployments keep a fixed port so it can be restarted.
  */
-export async function startConsoleStack(options: { agentStep: string }): Promise<ConsoleStack> {
+export async function startConsoleStack(options: { agentStep: string; accessTokenTtl: string }): Promise<ConsoleStack> {
   const dataDir = mkdtempSync(join(tmpdir(), "launchpad-console-"));
   const [usersPort, deploymentsPort, edgePort] = [await freePort(), await freePort(), await freePort()];
   const usersAddress = `127.0.0.1:${usersPort}`;
@@ -47,7 +47,12 @@ export async function startConsoleStack(options: { agentStep: string }): Promise
     return run;
   };
 
-  await start("users", "users", { LAUNCHPAD_USERS_PORT: String(usersPort), LAUNCHPAD_ADMIN_EMAIL: adminEmail, LAUNCHPAD_ADMIN_PASSWORD: adminPassword });
+  await start("users", "users", {
+    LAUNCHPAD_USERS_PORT: String(usersPort),
+    LAUNCHPAD_ADMIN_EMAIL: adminEmail,
+    LAUNCHPAD_ADMIN_PASSWORD: adminPassword,
+    LAUNCHPAD_ACCESS_TOKEN_TTL: options.accessTokenTtl,
+  });
   const deploymentsEnv = { LAUNCHPAD_DEPLOYMENTS_PORT: String(deploymentsPort), LAUNCHPAD_USERS_ADDRESS: usersAddress };
   let deployments = await start("deployments", "deployments", deploymentsEnv);
   await start("edge", "edge", {

@@ -3,6 +3,7 @@ import { useState } from "preact/hooks";
 import type { User } from "../../../../gen/launchpad/user/v1/user_pb.js";
 import { ErrorMessage, Time } from "./components.js";
 import { useConsole } from "./context.js";
+import { useAction } from "./use-action.js";
 import { useAsync } from "./use-async.js";
 
 /** The secret of a key just created: shown once, with a copy button, and gone when dismissed. */
@@ -33,35 +34,26 @@ export function ApiKeysPanel({ owner }: { owner: User }) {
   const { api } = useConsole();
   const keys = useAsync(owner.name, () => api.users.listApiKeys({ parent: owner.name, pageSize: 1000 }));
   const [secret, setSecret] = useState<string>();
-  const [error, setError] = useState<unknown>();
+  const { run, error } = useAction();
 
   async function create(event: Event) {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;
     const data = new FormData(form);
     const days = Number(data.get("days") ?? 0);
-    try {
+    await run(async () => {
       const response = await api.users.createApiKey({
         parent: owner.name,
         apiKey: { displayName: String(data.get("displayName") ?? "").trim(), ...(days > 0 ? { expireTime: timestampFromMs(Date.now() + days * 86_400_000) } : {}) },
       });
       setSecret(response.secret);
-      setError(undefined);
       form.reset();
       keys.reload();
-    } catch (cause) {
-      setError(cause);
-    }
+    });
   }
 
   async function revoke(name: string) {
-    try {
-      await api.users.deleteApiKey({ name });
-      setError(undefined);
-      keys.reload();
-    } catch (cause) {
-      setError(cause);
-    }
+    if (await run(async () => void (await api.users.deleteApiKey({ name })))) keys.reload();
   }
 
   return (

@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import { ErrorMessage, Panel } from "./components.js";
 import { useConsole } from "./context.js";
+import { useAction } from "./use-action.js";
 import { href } from "./route.js";
 
 /**
@@ -11,30 +12,23 @@ import { href } from "./route.js";
 export function CreateDeploymentForm() {
   const { api, user, can } = useConsole();
   const [requestId, setRequestId] = useState(() => crypto.randomUUID());
-  const [error, setError] = useState<unknown>();
   const [created, setCreated] = useState<string>();
-  const [busy, setBusy] = useState(false);
+  const { run, error, busy } = useAction();
 
   async function submit(event: Event) {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;
     const field = (name: string) => String(new FormData(form).get(name) ?? "").trim();
-    setBusy(true);
-    try {
+    setCreated(undefined);
+    await run(async () => {
       const { deployment } = await api.deployments.createDeployment({
         deployment: { service: field("service"), version: field("version"), environment: field("environment"), description: field("description") },
         requestId,
       });
       setCreated(deployment?.name);
-      setError(undefined);
       setRequestId(crypto.randomUUID());
       form.reset();
-    } catch (cause) {
-      setError(cause);
-      setCreated(undefined);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   const environments = user.environments.length > 0 && !can.manageUsers ? user.environments : undefined;

@@ -6,6 +6,7 @@ import { ErrorMessage, LiveStatus, Panel, Progress, StateBadge, Time } from "./c
 import { useConsole } from "./context.js";
 import { userLabel } from "./names.js";
 import { href, navigate } from "./route.js";
+import { useAction } from "./use-action.js";
 import { useLiveWatch } from "./use-live-watch.js";
 
 const unfinished = new Set([DeploymentState.PENDING, DeploymentState.IN_PROGRESS, DeploymentState.CANCELLING]);
@@ -34,26 +35,14 @@ function eventTitle(event: DeploymentEvent): string {
 
 function Actions({ deployment }: { deployment: Deployment }) {
   const { api, can } = useConsole();
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
+  const { run, error, busy } = useAction();
   if (!can.deployTo(deployment.environment)) return null;
 
-  async function act(work: () => Promise<void>) {
-    setBusy(true);
-    try {
-      await work();
-      setError(undefined);
-    } catch (cause) {
-      setError(cause);
-    } finally {
-      setBusy(false);
-    }
-  }
-  const cancel = () => act(async () => void (await api.deployments.cancelDeployment({ name: deployment.name, reason: "cancelled from the console" })));
+  const cancel = () => run(async () => void (await api.deployments.cancelDeployment({ name: deployment.name, reason: "cancelled from the console" })));
   const rollback = (event: Event) => {
     event.preventDefault();
     const targetVersion = String(new FormData(event.currentTarget as HTMLFormElement).get("targetVersion") ?? "").trim();
-    return act(async () => {
+    return run(async () => {
       const { deployment: created } = await api.deployments.rollbackDeployment({
         name: deployment.name,
         targetVersion,

@@ -1,25 +1,19 @@
-import { useState } from "preact/hooks";
 import type { User } from "../../../../gen/launchpad/user/v1/user_pb.js";
 import type { Session } from "../api/session.js";
 import { ErrorMessage } from "./components.js";
+import { useAction } from "./use-action.js";
 
 /** The sign-in form: email and password, exchanged for a session by Login. */
 export function SignIn({ session, onSignedIn }: { session: Session; onSignedIn(user: User): void }) {
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
+  const { run, error, busy } = useAction();
 
   async function submit(event: Event) {
     event.preventDefault();
     const data = new FormData(event.currentTarget as HTMLFormElement);
-    setBusy(true);
-    try {
+    await run(async () => {
       const user = await session.signIn(String(data.get("email") ?? "").trim(), String(data.get("password") ?? ""));
       if (user) onSignedIn(user);
-    } catch (cause) {
-      setError(cause);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

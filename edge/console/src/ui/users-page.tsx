@@ -3,6 +3,7 @@ import { Role, UserKind, UserState, type User } from "../../../../gen/launchpad/
 import { ApiKeysPanel } from "./api-keys-panel.js";
 import { ErrorMessage, Panel, Time } from "./components.js";
 import { useConsole } from "./context.js";
+import { useAction } from "./use-action.js";
 import { useAsync } from "./use-async.js";
 
 const roles = [Role.VIEWER, Role.DEPLOYER, Role.ADMIN, Role.AGENT];
@@ -36,7 +37,7 @@ function RoleFields({ user }: { user?: User }) {
 
 function CreateUserForm({ onCreated }: { onCreated(): void }) {
   const { api } = useConsole();
-  const [error, setError] = useState<unknown>();
+  const { run, error } = useAction();
   const [kind, setKind] = useState(UserKind.HUMAN);
 
   async function submit(event: Event) {
@@ -44,7 +45,7 @@ function CreateUserForm({ onCreated }: { onCreated(): void }) {
     const form = event.currentTarget as HTMLFormElement;
     const data = new FormData(form);
     const field = (name: string) => String(data.get(name) ?? "").trim();
-    try {
+    await run(async () => {
       await api.users.createUser({
         user: {
           email: field("email"),
@@ -55,12 +56,9 @@ function CreateUserForm({ onCreated }: { onCreated(): void }) {
         },
         password: kind === UserKind.HUMAN ? String(data.get("password") ?? "") : "",
       });
-      setError(undefined);
       form.reset();
       onCreated();
-    } catch (cause) {
-      setError(cause);
-    }
+    });
   }
 
   return (
@@ -102,36 +100,27 @@ function CreateUserForm({ onCreated }: { onCreated(): void }) {
  */
 function EditUser({ user, onChanged }: { user: User; onChanged(): void }) {
   const { api } = useConsole();
-  const [error, setError] = useState<unknown>();
+  const { run, error } = useAction();
   const [saved, setSaved] = useState(false);
 
   async function save(event: Event) {
     event.preventDefault();
     const data = new FormData(event.currentTarget as HTMLFormElement);
     const field = (name: string) => String(data.get(name) ?? "").trim();
-    try {
+    setSaved(false);
+    const ok = await run(async () => {
       await api.users.updateUser({
         user: { name: user.name, etag: user.etag, displayName: field("displayName"), role: Number(field("role")) as Role, environments: environmentsOf(field("environments")) },
         updateMask: { paths: ["display_name", "role", "environments"] },
       });
-      setError(undefined);
-      setSaved(true);
-      onChanged();
-    } catch (cause) {
-      setError(cause);
-      setSaved(false);
-    }
+    });
+    setSaved(ok);
+    if (ok) onChanged();
   }
 
   async function disable() {
     if (!confirm(`Disable ${user.email}? They will no longer be able to sign in or use their API keys.`)) return;
-    try {
-      await api.users.deleteUser({ name: user.name, etag: user.etag });
-      setError(undefined);
-      onChanged();
-    } catch (cause) {
-      setError(cause);
-    }
+    if (await run(async () => void (await api.users.deleteUser({ name: user.name, etag: user.etag })))) onChanged();
   }
 
   return (
