@@ -41,6 +41,8 @@ describe.skipIf(!run)("the web console in Chromium", () => {
   async function newPage(): Promise<Page> {
     context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     page = await context.newPage();
+    // Cancel, revoke and disable ask for confirmation; the tests confirm.
+    page.on("dialog", (dialog) => void dialog.accept());
     return page;
   }
 
@@ -149,6 +151,39 @@ describe.skipIf(!run)("the web console in Chromium", () => {
     await alert.waitFor();
     expect(await alert.textContent()).toContain("already has an unfinished deployment in production");
     expect(await alert.getByRole("link").textContent()).toBe(first);
+  });
+
+  it("filters by environment and state through the URL, and pages through the results", async () => {
+    const deployments = typedClient(DeploymentService, channel);
+    const options = await asAdmin();
+    for (let n = 0; n < 23; n++) {
+      await deployments.createDeployment({ deployment: { service: `paged-${n}`, version: "1.0.0", environment: "paging" } }, options);
+    }
+    const page = await signIn();
+    const list = page.getByRole("region", { name: "Deployments" });
+    await list.getByLabel("Environment").fill("paging");
+    await list.getByRole("button", { name: "Apply" }).click();
+    await list.getByText("23 in all").waitFor();
+    expect(new URL(page.url()).hash).toBe("#/deployments?environment=paging");
+    expect(await list.locator("tbody tr").count()).toBe(20);
+    await list.getByRole("button", { name: "Older" }).click();
+    await list.locator("tbody tr").nth(2).waitFor({ state: "detached" });
+    expect(await list.locator("tbody tr").count()).toBe(3);
+    await list.getByRole("button", { name: "Newer" }).click();
+    await list.locator("tbody tr").nth(19).waitFor();
+
+    await page.goto(`${stack.url}/#/deployments?environment=paging&state=SUCCEEDED`);
+    await list.locator('tbody tr [data-state="SUCCEEDED"]').first().waitFor({ timeout: 60_000 });
+    const states = await list.locator("tbody tr [data-state]").evaluateAll((badges) => badges.map((badge) => badge.getAttribute("data-state")));
+    expect(new Set(states)).toEqual(new Set(["SUCCEEDED"]));
+    expect(await list.getByLabel("State").inputValue()).toBe("SUCCEEDED");
+  }, 90_000);
+
+  it("says so, in words with its reason, when a deployment does not exist", async () => {
+    const page = await signIn();
+    await page.goto(`${stack.url}/#/deployments/00000000-0000-0000-0000-000000000000`);
+    await page.getByRole("alert").first().waitFor();
+    expect(await page.getByRole("alert").first().getAttribute("data-reason")).toBeTruthy();
   });
 
   it("keeps the live list going after the deployments service restarts", async () => {

@@ -22,9 +22,9 @@ function deployment(id: string, minute: number, revision: number, fields: Partia
   });
 }
 
-/** A first page (unless `first` is false) holding `rows`, of `totalSize` in all. */
-function pageOf(rows: Deployment[], totalSize = rows.length, first = true): LivePage {
-  return { rows, totalSize, first };
+/** A first page (unless `first` is false) holding `rows`, of `totalSize` in all, with later pages unless `last`. */
+function pageOf(rows: Deployment[], totalSize = rows.length, first = true, last = false): LivePage {
+  return { rows, totalSize, first, last };
 }
 
 const names = (page: LivePage) => page.rows.map((row) => row.name);
@@ -117,6 +117,13 @@ describe("applyChange with a deployment not on the page", () => {
     const page = pageOf([deployment("a", 1, 10)]);
     const timeless = deployment("b", 0, 11, { createTime: undefined });
     expect(applyChange(page, timeless, anyDeployment)).toBe(page);
+  });
+
+  it("adds an older deployment that newly matches when no later page exists for it", () => {
+    const page = pageOf([deployment("e", 5, 50), deployment("d", 4, 40)], 2, true, true);
+    const next = applyChange(page, deployment("b", 2, 60), anyDeployment);
+    expect(names(next)).toEqual(["deployments/e", "deployments/d", "deployments/b"]);
+    expect(next.totalSize).toBe(3);
   });
 
   it("leaves off the first page a change to a deployment older than all its rows, which sits on a later page", () => {

@@ -199,6 +199,30 @@ describe("runResumableWatch", () => {
       await watch.done;
     });
 
+    it("stops for good on an error no retry can fix, saying so, and opens nothing more", async () => {
+      const notFound = new Error("not found");
+      const stopped: unknown[] = [];
+      const watch = watchHarness({ isPermanent: (error) => error === notFound, onStopped: (error) => void stopped.push(error) });
+      await settle();
+      watch.attempt(1).fail(notFound);
+      await watch.done;
+      expect(watch.statuses).toEqual(["connecting", "stopped"]);
+      expect(stopped).toEqual([notFound]);
+      expect(watch.attempts).toHaveLength(1);
+    });
+
+    it("resumes rather than stops when an expired revision would also count as permanent", async () => {
+      const watch = watchHarness({ isPermanent: () => true });
+      await settle();
+      watch.attempt(1).send(5);
+      watch.attempt(1).fail(expired);
+      await settle();
+      expect(watch.attempts.map((a) => a.revision)).toEqual([0n, 0n]);
+      expect(watch.log).toContain("reset");
+      watch.controller.abort();
+      await watch.done;
+    });
+
     it("does not reset for other errors", async () => {
       const watch = watchHarness();
       await settle();

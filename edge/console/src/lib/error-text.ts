@@ -6,11 +6,13 @@ export interface ErrorText {
   text: string;
   /** A deployment the error is about, such as the running one that blocked a create. */
   deployment?: string;
+  /** The ErrorInfo reason, the stable part of the contract. */
   reason?: string;
 }
 
 /** Sentences for reasons whose server message is written for API users rather than for a person at a screen. */
 const sentences: Record<string, string> = {
+  INVALID_CREDENTIALS: "Wrong email or password.",
   ETAG_MISMATCH: "Someone else changed this since you opened it. Nothing was saved: reload to see their change, then edit again.",
   LAST_ADMIN: "This is the last admin: make someone else an admin first.",
 };

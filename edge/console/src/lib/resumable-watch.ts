@@ -1,5 +1,5 @@
-/** Where a live watch stands, for the console to show. */
-export type WatchStatus = "connecting" | "live" | "reconnecting";
+/** Where a live watch stands, for the console to show; "stopped" after an error no retry can fix. */
+export type WatchStatus = "connecting" | "live" | "reconnecting" | "stopped";
 
 /** A watch stream's message: each carries the revision it brings the client up to. */
 export interface RevisionMessage {
@@ -16,6 +16,10 @@ export interface ResumableWatchOptions<M extends RevisionMessage> {
   onReset(): void;
   /** Whether an error says the resume revision is too old (RESUME_REVISION_EXPIRED). */
   isExpired(error: unknown): boolean;
+  /** Whether an error would come back on every retry (not found, not allowed): the watch stops with it. */
+  isPermanent?(error: unknown): boolean;
+  /** Called with the error that stopped the watch. */
+  onStopped?(error: unknown): void;
   /** Ends the watch. */
   signal: AbortSignal;
   /** Reconnect after a stream is this quiet; the server sends heartbeats well within it. */
@@ -51,7 +55,8 @@ const quiet = new Error("the watch stream went quiet");
  * snapshot; after any failure (an error, the stream ending, or silence
  * longer than `idleTimeoutMs`) it reconnects with backoff and resumes after
  * the last revision it saw, so nothing is missed or doubled. Status goes
- * connecting → live, and reconnecting → live after each drop.
+ * connecting → live, and reconnecting → live after each drop; a permanent
+ * error stops the watch.
  */
 export async function runResumableWatch<M extends RevisionMessage>(options: ResumableWatchOptions<M>): Promise<void> {
   const { signal, idleTimeoutMs = 45_000 } = options;
@@ -87,6 +92,10 @@ export async function runResumableWatch<M extends RevisionMessage>(options: Resu
       if (options.isExpired(error)) {
         revision = 0n;
         options.onReset();
+      } else if (options.isPermanent?.(error)) {
+        options.onStatus("stopped");
+        options.onStopped?.(error);
+        return;
       }
     } finally {
       clearTimeout(idle);

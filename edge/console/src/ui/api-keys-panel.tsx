@@ -34,7 +34,7 @@ export function ApiKeysPanel({ owner }: { owner: User }) {
   const { api } = useConsole();
   const keys = useAsync(owner.name, () => api.users.listApiKeys({ parent: owner.name, pageSize: 1000 }));
   const [secret, setSecret] = useState<string>();
-  const { run, error } = useAction();
+  const { run, error, busy } = useAction();
 
   async function create(event: Event) {
     event.preventDefault();
@@ -52,7 +52,8 @@ export function ApiKeysPanel({ owner }: { owner: User }) {
     });
   }
 
-  async function revoke(name: string) {
+  async function revoke(name: string, displayName: string) {
+    if (!confirm(`Revoke the key "${displayName}"? Anything using it stops working at once.`)) return;
     if (await run(async () => void (await api.users.deleteApiKey({ name })))) keys.reload();
   }
 
@@ -69,7 +70,9 @@ export function ApiKeysPanel({ owner }: { owner: User }) {
           Expires after <span class="muted small">(days; empty for never)</span>
           <input name="days" type="number" min={1} max={3650} />
         </label>
-        <button type="submit">Create key</button>
+        <button type="submit" disabled={busy}>
+          Create key
+        </button>
       </form>
       <ErrorMessage error={error ?? keys.error} />
       <ul class="keys">
@@ -82,7 +85,7 @@ export function ApiKeysPanel({ owner }: { owner: User }) {
                 <span class="muted small"> expires</span> <Time value={key.expireTime} />
               </>
             )}{" "}
-            <button type="button" class="danger" onClick={() => revoke(key.name)} aria-label={`Revoke ${key.displayName}`}>
+            <button type="button" class="danger" onClick={() => revoke(key.name, key.displayName)} disabled={busy} aria-label={`Revoke ${key.displayName}`}>
               Revoke
             </button>
           </li>

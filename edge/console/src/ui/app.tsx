@@ -14,11 +14,13 @@ import { UsersPage } from "./users-page.js";
 
 function Page({ route }: { route: Route }) {
   const [section, id] = route.path;
-  if (section === "deployments" && id) return <DeploymentPage id={id} />;
+  if (section === "deployments" && id) return <DeploymentPage key={id} id={id} />;
   if (section === "environments") return <EnvironmentsPage />;
   if (section === "users") return <UsersPage />;
   return <DeploymentsPage query={route.query} />;
 }
+
+const titles: Record<string, string> = { deployments: "Deployments", environments: "Environments", users: "Users" };
 
 function NavLink({ path, current, children }: { path: string; current: string; children: string }) {
   return (
@@ -46,8 +48,10 @@ export function App() {
   if (user === undefined) return <p class="loading">Loading…</p>;
   if (!context) return <SignIn session={session} onSignedIn={setUser} />;
 
-  const signOut = () => session.signOut().then(() => setUser(null), setSignOutError);
+  // Signed out here whatever the server said: the user asked to leave.
+  const signOut = () => session.signOut().catch(setSignOutError).finally(() => setUser(null));
   const section = route.path[0] ?? "deployments";
+  document.title = `${titles[section] ?? "Deployments"} · Launchpad`;
   return (
     <ConsoleContext.Provider value={context}>
       <TimeZoneContext.Provider value={context.user.preferences?.timeZone || undefined}>

@@ -20,16 +20,16 @@ export function Time({ value }: { value: Timestamp | undefined }) {
   );
 }
 
-/** A deployment state's name as people read it: "IN_PROGRESS" → "in progress". */
-export function stateLabel(state: DeploymentState): string {
-  return (DeploymentState[state] ?? "UNKNOWN").toLowerCase().replace(/_/g, " ");
+/** An enum value's name as people read it: "IN_PROGRESS" → "in progress". */
+export function enumWords(name: string | undefined): string {
+  return (name ?? "unknown").toLowerCase().replace(/_/g, " ");
 }
 
 /** A deployment's state as a coloured badge. */
 export function StateBadge({ state }: { state: DeploymentState }) {
   return (
     <span class={`badge state-${(DeploymentState[state] ?? "unknown").toLowerCase()}`} data-state={DeploymentState[state]}>
-      {stateLabel(state)}
+      {enumWords(DeploymentState[state])}
     </span>
   );
 }
@@ -47,9 +47,9 @@ export function Progress({ percent, label }: { percent: number; label: string })
 /** An API error in words, linking the deployment it names (such as the one that blocked a create). */
 export function ErrorMessage({ error }: { error: unknown }) {
   if (!error) return null;
-  const { text, deployment } = errorText(error);
+  const { text, deployment, reason } = errorText(error);
   return (
-    <div class="error" role="alert">
+    <div class="error" role="alert" data-reason={reason}>
       <p>{text}</p>
       {deployment && (
         <p>
@@ -64,6 +64,7 @@ const statusText: Record<WatchStatus, string> = {
   connecting: "Connecting…",
   live: "Live",
   reconnecting: "Reconnecting…",
+  stopped: "Stopped",
 };
 
 /** Whether a live view is receiving changes; announced politely when it changes. */

@@ -2,7 +2,8 @@ import { useEffect, useState } from "preact/hooks";
 import { DeploymentEventType, DeploymentState, type Deployment, type DeploymentEvent } from "../../../../gen/launchpad/deployment/v1/deployment_pb.js";
 import type { WatchDeploymentResponse } from "../../../../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import type { Api } from "../api/clients.js";
-import { ErrorMessage, LiveStatus, Panel, Progress, StateBadge, Time } from "./components.js";
+import { newerOf } from "../lib/revision.js";
+import { ErrorMessage, LiveStatus, Panel, Progress, StateBadge, Time, enumWords } from "./components.js";
 import { useConsole } from "./context.js";
 import { userLabel } from "./names.js";
 import { href, navigate } from "./route.js";
@@ -22,6 +23,11 @@ async function allEvents(api: Api, parent: string): Promise<DeploymentEvent[]> {
   return events;
 }
 
+/** Whether an agent's log link is safe to render as one: http(s) only, never javascript: or data:. */
+function isWebUrl(url: string): boolean {
+  return /^https?:\/\//i.test(url);
+}
+
 /** Adds events not yet known (by sequence), oldest first. */
 function mergeEvents(known: DeploymentEvent[], more: DeploymentEvent[]): DeploymentEvent[] {
   const bySequence = new Map(known.map((event) => [event.sequence, event]));
@@ -29,24 +35,26 @@ function mergeEvents(known: DeploymentEvent[], more: DeploymentEvent[]): Deploym
   return [...bySequence.values()].sort((a, b) => Number(a.sequence - b.sequence));
 }
 
-function eventTitle(event: DeploymentEvent): string {
-  return (DeploymentEventType[event.type] ?? "UNKNOWN").toLowerCase().replace(/_/g, " ");
-}
-
 function Actions({ deployment }: { deployment: Deployment }) {
   const { api, can } = useConsole();
   const { run, error, busy } = useAction();
+  // One request id per rollback target, so clicking again after a lost answer cannot roll back twice (AIP-155).
+  const [rollbackRequest, setRollbackRequest] = useState({ targetVersion: "", requestId: crypto.randomUUID() });
   if (!can.deployTo(deployment.environment)) return null;
 
-  const cancel = () => run(async () => void (await api.deployments.cancelDeployment({ name: deployment.name, reason: "cancelled from the console" })));
+  const cancel = () => {
+    if (!confirm(`Cancel ${deployment.service} ${deployment.version} in ${deployment.environment}?`)) return;
+    return run(async () => void (await api.deployments.cancelDeployment({ name: deployment.name, reason: "cancelled from the console" })));
+  };
   const rollback = (event: Event) => {
     event.preventDefault();
     const targetVersion = String(new FormData(event.currentTarget as HTMLFormElement).get("targetVersion") ?? "").trim();
+    const request = rollbackRequest.targetVersion === targetVersion ? rollbackRequest : { targetVersion, requestId: crypto.randomUUID() };
+    setRollbackRequest(request);
     return run(async () => {
       const { deployment: created } = await api.deployments.rollbackDeployment({
         name: deployment.name,
-        targetVersion,
-        requestId: crypto.randomUUID(),
+        ...request,
         description: `rollback from the console of ${deployment.name}`,
       });
       if (created) navigate(created.name);
@@ -94,17 +102,18 @@ export function DeploymentPage({ id }: { id: string }) {
     setEvents([]);
     setError(undefined);
     api.deployments.getDeployment({ name }).then(
-      (response) => setDeployment((current) => (current && current.revision >= (response.deployment?.revision ?? 0n) ? current : response.deployment)),
+      (response) => response.deployment && setDeployment((current) => newerOf(current, response.deployment!)),
       (cause: unknown) => setError(cause),
     );
     void loadEvents();
   }, [name]);
 
   const status = useLiveWatch<WatchDeploymentResponse>(name, {
+    onStopped: setError,
     open: (resumeRevision, signal) => api.deployments.watchDeployment({ name, resumeRevision }, { signal }),
     onMessage(message) {
       const next = message.kind.case === "snapshot" ? message.kind.value : message.kind.case === "change" ? message.kind.value.deployment : undefined;
-      if (next) setDeployment((current) => (current && current.revision >= next.revision ? current : next));
+      if (next) setDeployment((current) => newerOf(current, next));
       if (message.kind.case === "snapshot") void loadEvents();
       if (message.kind.case === "change" && message.kind.value.event) {
         const event = message.kind.value.event;
@@ -139,6 +148,16 @@ export function DeploymentPage({ id }: { id: string }) {
           </dd>
           <dt>Status</dt>
           <dd>{deployment.statusMessage || "—"}</dd>
+          {isWebUrl(deployment.logUrl) && (
+            <>
+              <dt>Logs</dt>
+              <dd>
+                <a href={deployment.logUrl} target="_blank" rel="noopener noreferrer">
+                  {deployment.logUrl}
+                </a>
+              </dd>
+            </>
+          )}
           {deployment.description && (
             <>
               <dt>Description</dt>
@@ -170,7 +189,7 @@ export function DeploymentPage({ id }: { id: string }) {
         <ol class="timeline">
           {events.map((event) => (
             <li key={String(event.sequence)} data-event-type={DeploymentEventType[event.type]}>
-              <Time value={event.createTime} /> <strong>{eventTitle(event)}</strong> <StateBadge state={event.state} /> {event.progressPercent}%
+              <Time value={event.createTime} /> <strong>{enumWords(DeploymentEventType[event.type])}</strong> <StateBadge state={event.state} /> {event.progressPercent}%
               {event.message && <span class="event-message"> — {event.message}</span>}
               <span class="muted small"> by {userLabel(event.actor, user)}</span>
             </li>

@@ -1,9 +1,9 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { Deployment } from "../../../../gen/launchpad/deployment/v1/deployment_pb.js";
 import type { WatchDeploymentsResponse } from "../../../../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import { filterFromQuery, filterToQuery, filterableStates, toFilterExpression, type DeploymentFilter } from "../lib/filter-state.js";
 import { applyChange, type LivePage } from "../lib/live-list.js";
-import { ErrorMessage, LiveStatus, Panel, Progress, StateBadge, Time } from "./components.js";
+import { ErrorMessage, LiveStatus, Panel, Progress, StateBadge, Time, enumWords } from "./components.js";
 import { useConsole } from "./context.js";
 import { CreateDeploymentForm } from "./create-deployment-form.js";
 import { deploymentId, userLabel } from "./names.js";
@@ -17,35 +17,40 @@ function FilterForm({ filter, creators }: { filter: DeploymentFilter; creators: 
   const apply = (event: Event) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget as HTMLFormElement);
-    const next = Object.fromEntries(["service", "environment", "state", "creator"].map((key) => [key, String(form.get(key) ?? "")]));
-    navigate("deployments", filterToQuery(next as unknown as DeploymentFilter));
+    const fields = [...form.entries()].map(([key, value]) => [key, String(value)]);
+    navigate("deployments", filterToQuery(filterFromQuery(new URLSearchParams(fields))));
   };
   const creatorOptions = [...new Set([user.name, ...creators, filter.creator].filter(Boolean))];
+  // Uncontrolled fields (default values, keyed by the filter): live updates re-render the page while someone types.
   return (
-    <form class="filters" onSubmit={apply} aria-label="Filter deployments">
+    <form class="filters" onSubmit={apply} aria-label="Filter deployments" key={toFilterExpression(filter)}>
       <label>
         Service
-        <input name="service" value={filter.service} placeholder="any" />
+        <input name="service" defaultValue={filter.service} placeholder="any" />
       </label>
       <label>
         Environment
-        <input name="environment" value={filter.environment} placeholder="any" />
+        <input name="environment" defaultValue={filter.environment} placeholder="any" />
       </label>
       <label>
         State
-        <select name="state" value={filter.state}>
+        <select name="state">
           <option value="">any</option>
           {filterableStates.map((state) => (
-            <option value={state}>{state.toLowerCase().replace(/_/g, " ")}</option>
+            <option value={state} selected={state === filter.state}>
+              {enumWords(state)}
+            </option>
           ))}
         </select>
       </label>
       <label>
         Creator
-        <select name="creator" value={filter.creator}>
+        <select name="creator">
           <option value="">anyone</option>
           {creatorOptions.map((creator) => (
-            <option value={creator}>{userLabel(creator, user)}</option>
+            <option value={creator} selected={creator === filter.creator}>
+              {userLabel(creator, user)}
+            </option>
           ))}
         </select>
       </label>
@@ -60,7 +65,7 @@ function FilterForm({ filter, creators }: { filter: DeploymentFilter; creators: 
 }
 
 /** One row of the deployments table. */
-export function DeploymentRow({ deployment }: { deployment: Deployment }) {
+function DeploymentRow({ deployment }: { deployment: Deployment }) {
   const { user } = useConsole();
   return (
     <tr data-deployment={deployment.name}>
@@ -86,10 +91,11 @@ export function DeploymentRow({ deployment }: { deployment: Deployment }) {
 }
 
 /**
- * The deployments list: filtered, paginated, and live. The watch starts
- * first and the page is (re)loaded on each snapshot, so no change can fall
- * between the list and the stream; after a drop the watch resumes from its
- * revision and the page stays as it is.
+ * The deployments list: filtered, paginated, and live. The watch follows the
+ * filter; the page is loaded when it changes and again on every snapshot.
+ * Changes that arrive while a load is in flight are applied to its answer
+ * too (older revisions are ignored), so none is lost between the list and
+ * the stream. After a drop the watch resumes from its revision.
  */
 export function DeploymentsPage({ query }: { query: URLSearchParams }) {
   const { api, can } = useConsole();
@@ -98,31 +104,42 @@ export function DeploymentsPage({ query }: { query: URLSearchParams }) {
   const [tokens, setTokens] = useState<{ expression: string; stack: string[] }>({ expression, stack: [""] });
   const stack = tokens.expression === expression ? tokens.stack : [""];
   const pageToken = stack.at(-1)!;
-  const [page, setPage] = useState<LivePage & { key: string; next: string }>({ key: "", rows: [], totalSize: 0, first: true, next: "" });
+  const [page, setPage] = useState<LivePage & { key: string; next: string }>({ key: "", rows: [], totalSize: 0, first: true, last: true, next: "" });
   const [error, setError] = useState<unknown>();
   const key = `${expression}\n${pageToken}`;
+  /** The load in flight, with the changes that arrived during it; a newer load replaces it. */
+  const inFlight = useRef<{ changes: Deployment[] } | undefined>(undefined);
 
   async function loadPage() {
+    const load = { changes: [] as Deployment[] };
+    inFlight.current = load;
     try {
       const response = await api.deployments.listDeployments({ filter: expression, pageSize, pageToken });
-      setPage({ key, rows: response.deployments, totalSize: response.totalSize, first: pageToken === "", next: response.nextPageToken });
+      if (inFlight.current !== load) return;
+      let loaded: LivePage = { rows: response.deployments, totalSize: response.totalSize, first: pageToken === "", last: !response.nextPageToken };
+      for (const change of load.changes) loaded = applyChange(loaded, change, filter);
+      setPage({ ...loaded, key, next: response.nextPageToken });
       setError(undefined);
     } catch (cause) {
-      setError(cause);
+      if (inFlight.current === load) setError(cause);
+    } finally {
+      if (inFlight.current === load) inFlight.current = undefined;
     }
   }
 
   // The first load does not wait for the stream, which may be down.
   useEffect(() => void loadPage(), [key]);
-  const status = useLiveWatch<WatchDeploymentsResponse>(key, {
+  const status = useLiveWatch<WatchDeploymentsResponse>(expression, {
     open: (resumeRevision, signal) => api.deployments.watchDeployments({ filter: expression, resumeRevision }, { signal }),
     onMessage(message) {
       if (message.kind.case === "snapshot") void loadPage();
       if (message.kind.case === "change" && message.kind.value.deployment) {
         const deployment = message.kind.value.deployment;
+        inFlight.current?.changes.push(deployment);
         setPage((current) => ({ ...current, ...applyChange(current, deployment, filter) }));
       }
     },
+    onStopped: setError,
   });
 
   const rows = page.key === key ? page.rows : [];

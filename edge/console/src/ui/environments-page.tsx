@@ -1,4 +1,5 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
+import { newerOf } from "../lib/revision.js";
 import { DeploymentState, type Deployment } from "../../../../gen/launchpad/deployment/v1/deployment_pb.js";
 import type { WatchDeploymentsResponse } from "../../../../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import { ErrorMessage, LiveStatus, Panel, Progress, StateBadge } from "./components.js";
@@ -9,12 +10,13 @@ import { useLiveWatch } from "./use-live-watch.js";
 /** The states the overview reads: what is live, and what is in flight. */
 const overviewStates = [DeploymentState.SUCCEEDED, DeploymentState.PENDING, DeploymentState.IN_PROGRESS, DeploymentState.CANCELLING];
 
-/** Keeps the newer revision of each deployment. */
+/** Keeps the newer revision of each deployment, and only those the overview shows, so the map does not grow forever. */
 function mergeByRevision(known: Map<string, Deployment>, more: Deployment[]): Map<string, Deployment> {
   const next = new Map(known);
   for (const deployment of more) {
-    const current = next.get(deployment.name);
-    if (!current || current.revision < deployment.revision) next.set(deployment.name, deployment);
+    const kept = newerOf(next.get(deployment.name), deployment);
+    if (overviewStates.includes(kept.state)) next.set(deployment.name, kept);
+    else next.delete(deployment.name);
   }
   return next;
 }
@@ -30,7 +32,6 @@ function overviewOf(deployments: Iterable<Deployment>): { services: string[]; en
   const services = new Set<string>();
   const environments = new Set<string>();
   for (const deployment of deployments) {
-    if (!overviewStates.includes(deployment.state)) continue;
     services.add(deployment.service);
     environments.add(deployment.environment);
     const key = `${deployment.service}\n${deployment.environment}`;
@@ -51,6 +52,7 @@ export function EnvironmentsPage() {
   const { api } = useConsole();
   const [deployments, setDeployments] = useState(new Map<string, Deployment>());
   const [error, setError] = useState<unknown>();
+  const [loaded, setLoaded] = useState(false);
 
   async function load() {
     try {
@@ -58,12 +60,15 @@ export function EnvironmentsPage() {
         overviewStates.map((state) => api.deployments.listDeployments({ filter: `state = DEPLOYMENT_STATE_${DeploymentState[state]}`, pageSize: 1000 })),
       );
       setDeployments((known) => mergeByRevision(known, pages.flatMap((page) => page.deployments)));
+      setLoaded(true);
       setError(undefined);
     } catch (cause) {
       setError(cause);
     }
   }
 
+  // The first load does not wait for the stream, which may be down.
+  useEffect(() => void load(), []);
   const status = useLiveWatch<WatchDeploymentsResponse>("overview", {
     open: (resumeRevision, signal) => api.deployments.watchDeployments({ resumeRevision }, { signal }),
     onMessage(message) {
@@ -78,6 +83,7 @@ export function EnvironmentsPage() {
       }
     },
     onReset: () => setDeployments(new Map()),
+    onStopped: setError,
   });
 
   const { services, environments, cells } = overviewOf(deployments.values());
@@ -85,7 +91,7 @@ export function EnvironmentsPage() {
     <Panel title="Environments" actions={<LiveStatus status={status} />}>
       <ErrorMessage error={error} />
       {services.length === 0 ? (
-        <p class="empty">Nothing is deployed yet.</p>
+        <p class="empty">{loaded ? "Nothing is deployed yet." : error ? "" : "Loading…"}</p>
       ) : (
         <div class="table-scroll">
           <table class="overview">

@@ -6,9 +6,18 @@ export interface Route {
   query: URLSearchParams;
 }
 
+/** A path segment as written; a malformed escape is kept as it is rather than breaking the page. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 function currentRoute(): Route {
   const [path = "", query = ""] = location.hash.replace(/^#\/?/, "").split("?", 2);
-  return { path: path.split("/").filter(Boolean).map(decodeURIComponent), query: new URLSearchParams(query) };
+  return { path: path.split("/").filter(Boolean).map(decodeSegment), query: new URLSearchParams(query) };
 }
 
 /** The console's location, following the hash (links, back and forward). */

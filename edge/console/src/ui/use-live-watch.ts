@@ -11,11 +11,19 @@ function isExpired(error: unknown): boolean {
   );
 }
 
+/** Errors a retry cannot fix: the watch stops and shows them. */
+const permanentCodes = new Set([Code.NotFound, Code.PermissionDenied, Code.InvalidArgument, Code.FailedPrecondition, Code.Unimplemented]);
+
+function isPermanent(error: unknown): boolean {
+  return permanentCodes.has(ConnectError.from(error).code);
+}
+
 /** Handlers of one live watch; read on every message, so they may close over the latest render. */
 export interface LiveWatchHandlers<M extends RevisionMessage> {
   open(resumeRevision: bigint, signal: AbortSignal): AsyncIterable<M>;
   onMessage(message: M): void;
   onReset?(): void;
+  onStopped?(error: unknown): void;
 }
 
 /**
@@ -32,8 +40,10 @@ export function useLiveWatch<M extends RevisionMessage>(key: string, handlers: L
       open: (revision, signal) => latest.current.open(revision, signal),
       onMessage: (message) => latest.current.onMessage(message),
       onReset: () => latest.current.onReset?.(),
+      onStopped: (error) => latest.current.onStopped?.(error),
       onStatus: setStatus,
       isExpired,
+      isPermanent,
       signal: controller.signal,
     });
     return () => controller.abort();

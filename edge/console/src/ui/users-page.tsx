@@ -1,16 +1,12 @@
 import { useState } from "preact/hooks";
 import { Role, UserKind, UserState, type User } from "../../../../gen/launchpad/user/v1/user_pb.js";
 import { ApiKeysPanel } from "./api-keys-panel.js";
-import { ErrorMessage, Panel, Time } from "./components.js";
+import { ErrorMessage, Panel, Time, enumWords } from "./components.js";
 import { useConsole } from "./context.js";
 import { useAction } from "./use-action.js";
 import { useAsync } from "./use-async.js";
 
 const roles = [Role.VIEWER, Role.DEPLOYER, Role.ADMIN, Role.AGENT];
-
-function roleLabel(role: Role): string {
-  return (Role[role] ?? "UNKNOWN").toLowerCase();
-}
 
 function environmentsOf(text: string): string[] {
   return text.split(",").map((environment) => environment.trim()).filter(Boolean);
@@ -21,9 +17,11 @@ function RoleFields({ user }: { user?: User }) {
     <>
       <label>
         Role
-        <select name="role" value={user ? String(user.role) : String(Role.VIEWER)}>
+        <select name="role">
           {roles.map((role) => (
-            <option value={String(role)}>{roleLabel(role)}</option>
+            <option value={String(role)} selected={role === (user?.role ?? Role.VIEWER)}>
+              {enumWords(Role[role])}
+            </option>
           ))}
         </select>
       </label>
@@ -37,7 +35,7 @@ function RoleFields({ user }: { user?: User }) {
 
 function CreateUserForm({ onCreated }: { onCreated(): void }) {
   const { api } = useConsole();
-  const { run, error } = useAction();
+  const { run, error, busy } = useAction();
   const [kind, setKind] = useState(UserKind.HUMAN);
 
   async function submit(event: Event) {
@@ -86,7 +84,9 @@ function CreateUserForm({ onCreated }: { onCreated(): void }) {
             <input name="password" type="password" required minLength={12} autoComplete="new-password" />
           </label>
         )}
-        <button type="submit">Create user</button>
+        <button type="submit" disabled={busy}>
+          Create user
+        </button>
       </form>
       <ErrorMessage error={error} />
     </Panel>
@@ -100,7 +100,7 @@ function CreateUserForm({ onCreated }: { onCreated(): void }) {
  */
 function EditUser({ user, onChanged }: { user: User; onChanged(): void }) {
   const { api } = useConsole();
-  const { run, error } = useAction();
+  const { run, error, busy } = useAction();
   const [saved, setSaved] = useState(false);
 
   async function save(event: Event) {
@@ -131,9 +131,11 @@ function EditUser({ user, onChanged }: { user: User; onChanged(): void }) {
           <input name="displayName" defaultValue={user.displayName} autoComplete="off" />
         </label>
         <RoleFields user={user} />
-        <button type="submit">Save</button>
+        <button type="submit" disabled={busy}>
+          Save
+        </button>
         {user.state === UserState.ACTIVE && (
-          <button type="button" class="danger" onClick={disable}>
+          <button type="button" class="danger" onClick={disable} disabled={busy}>
             Disable user
           </button>
         )}
@@ -184,9 +186,9 @@ export function UsersPage() {
                   <td>{user.email}</td>
                   <td>{user.displayName}</td>
                   <td>{user.kind === UserKind.SERVICE_ACCOUNT ? "service account" : "person"}</td>
-                  <td>{roleLabel(user.role)}</td>
+                  <td>{enumWords(Role[user.role])}</td>
                   <td>{user.environments.join(", ") || "all"}</td>
-                  <td>{(UserState[user.state] ?? "").toLowerCase()}</td>
+                  <td>{enumWords(UserState[user.state])}</td>
                   <td>
                     <Time value={user.createTime} />
                   </td>
@@ -201,7 +203,7 @@ export function UsersPage() {
           </table>
         </div>
       </Panel>
-      {current && <EditUser user={current} onChanged={users.reload} />}
+      {current && <EditUser key={current.name} user={current} onChanged={users.reload} />}
       {!users.error && <CreateUserForm onCreated={users.reload} />}
     </>
   );
