@@ -139,7 +139,7 @@ export function DeploymentPage({ id }: { id: string }) {
           <dt>Deployment</dt>
           <dd>{deployment.name}</dd>
           <dt>State</dt>
-          <dd>
+          <dd aria-live="polite">
             <StateBadge state={deployment.state} />
           </dd>
           <dt>Progress</dt>

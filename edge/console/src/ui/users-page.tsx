@@ -182,7 +182,7 @@ export function UsersPage() {
             </thead>
             <tbody>
               {list.map((user) => (
-                <tr key={user.name} data-user={user.email} class={user.name === selected ? "selected" : ""}>
+                <tr key={user.name} data-user={user.email} class={user.name === selected ? "selected" : ""} aria-current={user.name === selected ? "true" : undefined}>
                   <td>{user.email}</td>
                   <td>{user.displayName}</td>
                   <td>{user.kind === UserKind.SERVICE_ACCOUNT ? "service account" : "person"}</td>
