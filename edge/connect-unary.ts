@@ -5,11 +5,10 @@ import { methodPath } from "../services/kit/grpc/service-definition.js";
 import type { Route } from "./connect-routes.js";
 import type { EdgeRequest, EdgeResponse } from "./http-server.js";
 import { cookieSessionOf, type CookieSession } from "./session-cookie.js";
-import { forwardedHeaders, type ForwardOptions, type Upstream } from "./upstream/forward.js";
+import type { ForwardOptions, Upstream } from "./upstream/forward.js";
 
 const unaryContentType = /^application\/(proto|json)(?:;\s*charset=utf-?8)?$/i;
 const maxTimeoutMs = 2 ** 31 - 1;
-const clientLeft = new ConnectError("the client went away", Code.Canceled);
 
 /** A served method: where it goes, and its cookie mode when it has one. */
 interface Target {
@@ -19,22 +18,13 @@ interface Target {
   session: CookieSession | undefined;
 }
 
-function readBody(req: EdgeRequest): Promise<Uint8Array> {
+function readBody(req: EdgeRequest): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     req.on("error", reject);
   });
-}
-
-function forwardedHeadersOf(req: EdgeRequest): Headers {
-  const headers = new Headers();
-  for (const name of forwardedHeaders) {
-    const value = req.headers[name];
-    if (typeof value === "string") headers.set(name, value);
-  }
-  return headers;
 }
 
 function invalidRequest(cause: unknown): ConnectError {
@@ -79,23 +69,19 @@ export function createConnectUnary(routes: readonly Route[], options: { defaultT
   async function serve(req: EdgeRequest, res: EdgeResponse, target: Target, json: boolean) {
     const timeout = parseTimeout(req.headers["connect-timeout-ms"] as string | undefined ?? null, maxTimeoutMs);
     if (timeout.error) return sendError(res, timeout.error);
-    const cancel = new AbortController();
-    // Only a client that leaves before the answer cancels; an explicit reason spares a DOMException per call.
-    res.on("close", () => {
-      if (!res.writableFinished) cancel.abort(clientLeft);
-    });
     const body = await readBody(req);
     const forward: ForwardOptions = {
-      headers: forwardedHeadersOf(req),
+      headers: req.headers,
       timeoutMs: timeout.timeoutMs ?? options.defaultTimeoutMs,
-      signal: cancel.signal,
+      // A client that leaves before the answer cancels the upstream call.
+      client: res,
       clientAddress: req.socket.remoteAddress,
     };
     if (target.session?.requested(req)) return serveWithCookie(req, res, target, target.session, json, body, forward);
     const { method } = target;
     let request: Uint8Array;
     try {
-      request = json ? toBinary(method.input, fromJson(method.input, JSON.parse(Buffer.from(body).toString("utf8")))) : body;
+      request = json ? toBinary(method.input, fromJson(method.input, JSON.parse(body.toString("utf8")))) : body;
     } catch (cause) {
       return sendError(res, invalidRequest(cause));
     }
@@ -109,12 +95,12 @@ export function createConnectUnary(routes: readonly Route[], options: { defaultT
     { method, upstream, path }: Target,
     session: CookieSession,
     json: boolean,
-    body: Uint8Array,
+    body: Buffer,
     forward: ForwardOptions,
   ) {
     let request: Message;
     try {
-      request = json ? fromJson(method.input, JSON.parse(Buffer.from(body).toString("utf8"))) : fromBinary(method.input, body);
+      request = json ? fromJson(method.input, JSON.parse(body.toString("utf8"))) : fromBinary(method.input, body);
     } catch (cause) {
       return sendError(res, invalidRequest(cause));
     }

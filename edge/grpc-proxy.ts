@@ -1,4 +1,5 @@
 import { constants, type Http2ServerRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
+import type { Readable } from "node:stream";
 import type { EdgeRequest, EdgeResponse } from "./http-server.js";
 import { forwardedHeaders } from "./upstream/forward.js";
 import { grpcTimeout } from "./upstream/grpc-wire.js";
@@ -9,15 +10,17 @@ const grpcRequestHeaders = ["grpc-timeout", "grpc-encoding", "grpc-accept-encodi
 /** Trailers passed back; upstream protocol details beyond these (and each responder's headers) stay behind. */
 const grpcTrailers = ["grpc-status", "grpc-message", "grpc-status-details-bin"];
 
-function pick(from: IncomingHttpHeaders, names: readonly string[]): OutgoingHttpHeaders {
-  const picked: OutgoingHttpHeaders = {};
-  for (const name of names) if (from[name] !== undefined) picked[name] = from[name];
-  return picked;
+/** Copies the headers named in `names` that `from` has into `to`, and returns `to`. */
+function pick(from: IncomingHttpHeaders, names: readonly string[], to: OutgoingHttpHeaders = {}): OutgoingHttpHeaders {
+  for (const name of names) if (from[name] !== undefined) to[name] = from[name];
+  return to;
 }
 
 function status(code: number, message: string): OutgoingHttpHeaders {
   return { "grpc-status": String(code), "grpc-message": encodeURIComponent(message) };
 }
+
+const unavailable = status(14, "the service is unavailable; retry");
 
 /** Whether a request is gRPC (not gRPC-Web) over HTTP/2. */
 export function isGrpcRequest(req: EdgeRequest): req is Http2ServerRequest {
@@ -64,6 +67,34 @@ const grpcWebResponder: Responder = {
   },
 };
 
+/** Ends a relayed call with trailers of the edge's own, unless it has ended. */
+function fail(res: EdgeResponse, responder: Responder, trailers: OutgoingHttpHeaders): void {
+  if (res.writableEnded || res.destroyed) return;
+  if (!res.headersSent) res.writeHead(200, { "content-type": responder.contentType });
+  responder.finish(res, trailers);
+}
+
+/** What relayData writes to: a stream, or either kind of response. */
+interface DataSink {
+  write(chunk: Buffer): boolean;
+  on(event: "drain", listener: () => void): unknown;
+}
+
+/**
+ * Writes everything `from` reads into `to`, pausing while `to` is full: what
+ * `pipe` does, minus its bookkeeping (nine listeners added and removed again
+ * per call, which cost more than relaying a unary call's one message). Never
+ * ends `to`; the caller does, or writes trailers first.
+ */
+function relayData(from: Readable, to: DataSink): void {
+  from.on("data", (chunk: Buffer) => {
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on("drain", () => from.resume());
+}
+
+function ignore(): void {}
+
 /**
  * The binary fast paths: a gRPC or binary gRPC-Web call is relayed to the
  * upstream that owns its service as a gRPC call over a pooled HTTP/2
@@ -80,54 +111,44 @@ export function createGrpcRelay(options: {
   sessions: ReturnType<typeof createSessionPool>;
 }) {
   function relay(req: EdgeRequest, res: EdgeResponse, responder: Responder): void {
-    /** Ends the call with a status of the edge's own. */
-    const fail = (trailers: OutgoingHttpHeaders) => {
-      if (res.writableEnded || res.destroyed) return;
-      if (!res.headersSent) res.writeHead(200, { "content-type": responder.contentType });
-      responder.finish(res, trailers);
-    };
     const path = req.url ?? "";
     const address = options.addressOf(path);
-    if (!address) return fail(status(12, `unknown service in ${path}`));
+    if (!address) return fail(res, responder, status(12, `unknown service in ${path}`));
 
-    const headers: OutgoingHttpHeaders = {
-      ":method": "POST",
-      ":path": path,
-      "content-type": "application/grpc",
-      te: "trailers",
-      ...pick(req.headers, grpcRequestHeaders),
-      ...pick(req.headers, forwardedHeaders),
-    };
-    if (req.socket.remoteAddress) headers["x-forwarded-for"] = req.socket.remoteAddress;
+    const headers: OutgoingHttpHeaders = { ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" };
+    pick(req.headers, grpcRequestHeaders, headers);
+    pick(req.headers, forwardedHeaders, headers);
+    const clientAddress = req.socket.remoteAddress;
+    if (clientAddress) headers["x-forwarded-for"] = clientAddress;
     const defaultTimeoutMs = headers["grpc-timeout"] === undefined ? options.defaultTimeoutOf(path) : undefined;
     if (defaultTimeoutMs !== undefined) headers["grpc-timeout"] = grpcTimeout(defaultTimeoutMs);
 
-    const unavailable = status(14, "the service is unavailable; retry");
     let upstream;
     try {
       upstream = options.sessions.session(address).request(headers);
     } catch {
-      return fail(unavailable);
+      return fail(res, responder, unavailable);
     }
-    req.pipe(upstream);
+    relayData(req, upstream);
+    req.on("end", () => upstream.end());
     res.on("close", () => {
       if (!upstream.closed) upstream.close(constants.NGHTTP2_CANCEL);
     });
 
     let trailers: OutgoingHttpHeaders | undefined;
     upstream.on("response", (response) => {
-      res.writeHead(200, { "content-type": responder.contentType, ...pick(response, responder.headers) });
+      res.writeHead(200, pick(response, responder.headers, { "content-type": responder.contentType }));
       // Trailers-only answers carry the status in these headers.
       if (response["grpc-status"] !== undefined) trailers = pick(response, grpcTrailers);
-      // Not ended by the pipe: the trailers follow the last message, written on close.
-      else upstream.pipe(res, { end: false });
+      // Not ended with the data: the trailers follow the last message, written on close.
+      else relayData(upstream, res);
     });
     upstream.on("trailers", (received) => {
       trailers = pick(received, grpcTrailers);
     });
-    upstream.on("error", () => undefined);
+    upstream.on("error", ignore);
     // Last of all events; without trailers, the upstream went away mid-call: tell the client so.
-    upstream.on("close", () => fail(trailers ?? unavailable));
+    upstream.on("close", () => fail(res, responder, trailers ?? unavailable));
   }
 
   return {

@@ -83,8 +83,9 @@ export interface Protections {
  *    whoever answered (so 403, 413 and 429 are counted too);
  * 2. security headers on every answer;
  * 3. CORS: preflights answered (204 or 403), CORS headers on the rest;
- * 4. body size: 413 at once for a declared length over the limit; streamed
- *    bodies are counted and cut off with 413 when they pass it;
+ * 4. body size: 413 at once for a declared length over the limit; bodies
+ *    without a declared length are counted and cut off with 413 when they
+ *    pass it;
  * 5. rate limits (not for /healthz, /readyz, /metrics): 429 with Retry-After,
  *    or RESOURCE_EXHAUSTED for gRPC and gRPC-Web;
  * 6. the handler.
@@ -118,10 +119,18 @@ export function createProtections(config: ProtectionConfig, deps: ProtectionDeps
 
   return {
     wrap(handler) {
+      /** Runs the handler once the rate limits have answered, unless the exchange ended meanwhile. */
+      const proceed = (req: EdgeRequest, res: EdgeResponse, protocol: Protocol, verdict: Verdict) => {
+        // Answered meanwhile (a body over the limit), or the client left.
+        if (res.writableEnded || req.destroyed) return;
+        if (!verdict.allowed) return sendRejection(req, res, protocol, rateLimited(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))));
+        handler(req, res);
+      };
       return (req, res) => {
         const path = pathOf(req);
         const protocol = protocolOf(req, path);
-        const arrival: Arrival = { path, protocol, route: routeOf(req, path), clientAddress: req.socket?.remoteAddress ?? "unknown" };
+        const route = routeOf(req, path);
+        const arrival: Arrival = { path, protocol, route, clientAddress: req.socket?.remoteAddress ?? "unknown" };
         observeExchange(req, res, arrival, assignRequestId(req, res), metrics, logger);
 
         setSecurityHeaders(req, res, path);
@@ -139,21 +148,17 @@ export function createProtections(config: ProtectionConfig, deps: ProtectionDeps
         });
 
         if (unlimitedPaths.has(path)) return handler(req, res);
-        const proceed = (verdict: Verdict) => {
-          // Answered meanwhile (a body over the limit), or the client left.
-          if (res.writableEnded || req.destroyed) return;
-          if (!verdict.allowed) return sendRejection(req, res, protocol, rateLimited(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))));
-          handler(req, res);
-        };
         const verdict = limiter.check(req);
-        if (!(verdict instanceof Promise)) return proceed(verdict);
-        verdict.then(proceed).catch((error: unknown) => {
-          logger.error({ err: error, route: arrival.route }, "request failed in the edge's protections");
-          if (!res.headersSent) {
-            res.statusCode = 500;
-            res.end();
-          }
-        });
+        if (!(verdict instanceof Promise)) return proceed(req, res, protocol, verdict);
+        verdict
+          .then((answered) => proceed(req, res, protocol, answered))
+          .catch((error: unknown) => {
+            logger.error({ err: error, route }, "request failed in the edge's protections");
+            if (!res.headersSent) {
+              res.statusCode = 500;
+              res.end();
+            }
+          });
       };
     },
     close: () => limiter.close(),

@@ -30,8 +30,13 @@ export function declaresTooLargeBody(req: EdgeRequest, maxBytes: number): boolea
  * no further byte reaches the reader and the body never ends normally, so a
  * handler can never take a truncated body for a whole one. The counter sits
  * on `push`, through which both Node servers hand body bytes to the request.
+ * A body declared within the limit is not counted: it cannot run past its
+ * length (Node's HTTP/1.1 parser reads exactly that many bytes; nghttp2
+ * resets an HTTP/2 stream that sends more).
  */
 export function watchBodySize(req: EdgeRequest, maxBytes: number, exceeded: () => void): void {
+  const declared = req.headers["content-length"];
+  if (declared !== undefined && Number(declared) <= maxBytes) return;
   let received = 0;
   let over = false;
   const push = req.push.bind(req);

@@ -35,17 +35,23 @@ export function createHttpMetrics(registry: Registry) {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers,
   });
-  // Label sets are bound once per route, method and protocol (and status), not hashed per request.
-  const bound = new Map<string, { duration: ReturnType<typeof duration.labels>; requests: Map<number, ReturnType<typeof requests.labels>> }>();
+  // Label sets are bound once per route, protocol, method and status, and found again by
+  // nested lookups rather than by a key string built (and hashed) per request.
+  type Series = { duration: ReturnType<typeof duration.labels>; requests: Map<number, ReturnType<typeof requests.labels>> };
+  const bound = new Map<string, Map<Protocol, Map<string, Series>>>();
+  const seriesOf = (route: string, protocol: Protocol, method: string): Series => {
+    let byProtocol = bound.get(route);
+    if (!byProtocol) bound.set(route, (byProtocol = new Map()));
+    let byMethod = byProtocol.get(protocol);
+    if (!byMethod) byProtocol.set(protocol, (byMethod = new Map()));
+    let series = byMethod.get(method);
+    if (!series) byMethod.set(method, (series = { duration: duration.labels({ route, method, protocol }), requests: new Map() }));
+    return series;
+  };
   return {
     record(outcome: RequestOutcome): void {
       const method = knownMethods.has(outcome.method) ? outcome.method : "other";
-      const key = `${outcome.route} ${method} ${outcome.protocol}`;
-      let series = bound.get(key);
-      if (!series) {
-        series = { duration: duration.labels({ route: outcome.route, method, protocol: outcome.protocol }), requests: new Map() };
-        bound.set(key, series);
-      }
+      const series = seriesOf(outcome.route, outcome.protocol, method);
       let counter = series.requests.get(outcome.status);
       if (!counter) {
         counter = requests.labels({ route: outcome.route, method, status: String(outcome.status), protocol: outcome.protocol });

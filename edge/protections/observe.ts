@@ -46,7 +46,8 @@ export function observeExchange(
   logger: Logger,
 ): void {
   const started = process.hrtime.bigint();
-  res.once("close", () => {
+  // "close" comes once per response; `on` spares the wrapper `once` builds.
+  res.on("close", () => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const status = res.writableFinished ? res.statusCode : 499;
     const method = req.method ?? "";

@@ -4,7 +4,7 @@ import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { methodPath } from "../../services/kit/grpc/service-definition.js";
 import type { Route } from "../connect-routes.js";
 import type { Upstream } from "../upstream/forward.js";
-import { compareSpecificity, matchPathTemplate, parsePathTemplate, type PathTemplate } from "./path-template.js";
+import { compareSpecificity, matchPathParts, parsePathTemplate, splitRawPath, type PathTemplate } from "./path-template.js";
 import { compileRequestMapping, type RequestMapping } from "./request.js";
 import { compileResponseBody, successStatus } from "./response.js";
 
@@ -66,14 +66,18 @@ function compileRule(method: DescMethod, upstream: Upstream, rule: HttpRule): Re
   };
 }
 
+const none: BindingMatch = { kind: "none" };
+
 /** The most specific binding for a method and raw path; the methods allowed when only the method is wrong. */
 export function findBinding(bindings: readonly RestBinding[], httpMethod: string, rawPath: string): BindingMatch {
-  const allowed = new Set<string>();
+  const parts = splitRawPath(rawPath);
+  if (!parts) return none;
+  let allowed: Set<string> | undefined;
   for (const binding of bindings) {
-    const variables = matchPathTemplate(binding.template, rawPath);
+    const variables = matchPathParts(binding.template, parts);
     if (!variables) continue;
     if (binding.httpMethod === httpMethod || binding.httpMethod === "*") return { kind: "found", binding, variables };
-    allowed.add(binding.httpMethod);
+    (allowed ??= new Set()).add(binding.httpMethod);
   }
-  return allowed.size === 0 ? { kind: "none" } : { kind: "method-not-allowed", allowed: [...allowed].sort() };
+  return allowed ? { kind: "method-not-allowed", allowed: [...allowed].sort() } : none;
 }

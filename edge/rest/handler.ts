@@ -4,13 +4,16 @@ import type { Logger } from "../../services/kit/logger.js";
 import type { Route } from "../connect-routes.js";
 import { sendJson } from "../endpoints/responses.js";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
-import type { ForwardOptions } from "../upstream/forward.js";
+import { clientLeft, type ForwardOptions } from "../upstream/forward.js";
 import { compileBindings, findBinding, type RestBinding } from "./bindings.js";
 import { requestTimeoutMs } from "./deadline.js";
 import { asConnectError, errorResponse } from "./errors.js";
 import { buildRequest, invalidArgument } from "./request.js";
 import { responseJson } from "./response.js";
 import { applyLastEventId, sendStream, streamFormatOf } from "./streams.js";
+
+/** The query of a request without one (read only). */
+const noQuery = new URLSearchParams();
 
 /** What the REST handler needs from the edge. */
 export interface RestHandlerOptions {
@@ -56,14 +59,17 @@ export function createRestHandler(options: RestHandlerOptions): (req: EdgeReques
       return true;
     }
 
-    const controller = new AbortController();
-    res.once("close", () => {
-      if (!res.writableEnded) controller.abort();
-    });
-    const query = new URLSearchParams(queryAt === -1 ? "" : url.slice(queryAt + 1));
-    serve(match.binding, match.variables, query, req, res, controller.signal, options).catch((error: unknown) => {
+    // Only a stream needs a signal: a unary call watches its client's response itself, which costs less.
+    const controller = match.binding.method.methodKind === "server_streaming" ? new AbortController() : undefined;
+    if (controller) {
+      res.once("close", () => {
+        if (!res.writableEnded) controller.abort();
+      });
+    }
+    const query = queryAt === -1 ? noQuery : new URLSearchParams(url.slice(queryAt + 1));
+    serve(match.binding, match.variables, query, req, res, controller?.signal, options).catch((error: unknown) => {
       if (!(error instanceof ConnectError)) options.logger?.error({ err: error, path: rawPath }, "REST request failed");
-      if (controller.signal.aborted) return;
+      if (error === clientLeft || controller?.signal.aborted) return;
       if (res.headersSent) {
         if (!res.writableEnded) res.end();
         return;
@@ -81,7 +87,8 @@ async function serve(
   query: URLSearchParams,
   req: EdgeRequest,
   res: EdgeResponse,
-  signal: AbortSignal,
+  /** A server stream's signal, aborted when the client goes away; undefined for unary calls. */
+  signal: AbortSignal | undefined,
   options: RestHandlerOptions,
 ): Promise<void> {
   const { method } = binding;
@@ -90,12 +97,13 @@ async function serve(
   const body = binding.request.body.kind === "none" ? undefined : await readJson(req);
   const request = buildRequest(binding.request, { variables, query, body });
   if (streaming) applyLastEventId(method.input, request, req);
-  const forward: ForwardOptions = { headers: headersOf(req), timeoutMs, signal, clientAddress: options.clientAddress(req) };
+  // A stream is cancelled through its signal; a unary call by its client's response closing early.
+  const forward: ForwardOptions = { headers: req.headers, timeoutMs, signal, client: signal ? undefined : res, clientAddress: options.clientAddress(req) };
   const bytes = toBinary(method.input, request);
 
   if (streaming) {
     const format = streamFormatOf(req);
-    await sendStream(res, format, method.output, binding.responseBody, binding.upstream.serverStream(binding.path, bytes, forward), signal);
+    await sendStream(res, format, method.output, binding.responseBody, binding.upstream.serverStream(binding.path, bytes, forward), signal!);
     return;
   }
   const reply = await binding.upstream.unary(binding.path, bytes, forward);
@@ -114,20 +122,4 @@ async function readJson(req: EdgeRequest): Promise<JsonValue | undefined> {
   } catch (error) {
     throw invalidArgument("body", `the request body is not valid JSON: ${(error as Error).message}`);
   }
-}
-
-/** The request's headers as a Headers, HTTP/2 pseudo-headers left out; forward.ts picks what goes upstream. */
-function headersOf(req: EdgeRequest): Headers {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (name.startsWith(":") || value === undefined) continue;
-    for (const each of Array.isArray(value) ? value : [value]) {
-      try {
-        headers.append(name, each);
-      } catch {
-        // A header Headers refuses is not one worth forwarding.
-      }
-    }
-  }
-  return headers;
 }

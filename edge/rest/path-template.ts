@@ -103,20 +103,30 @@ export function parsePathTemplate(source: string): PathTemplate {
   return { source, segments, variables, verb };
 }
 
+/** A raw request path (no query) split at "/" for matching, the leading "/" dropped; undefined when it does not start with "/". */
+export function splitRawPath(rawPath: string): string[] | undefined {
+  return rawPath.startsWith("/") ? rawPath.slice(1).split("/") : undefined;
+}
+
 /**
  * Matches a raw (still percent-encoded) request path, without its query.
  * Returns the value of each variable, in template order (captured segments
  * percent-decoded and joined with "/"), or undefined when it does not match.
  */
 export function matchPathTemplate(template: PathTemplate, rawPath: string): string[] | undefined {
-  if (!rawPath.startsWith("/")) return undefined;
-  let path = rawPath.slice(1);
+  const parts = splitRawPath(rawPath);
+  return parts && matchPathParts(template, parts);
+}
+
+/** matchPathTemplate on a path already split by splitRawPath, so one split serves every template tried. */
+export function matchPathParts(template: PathTemplate, rawParts: readonly string[]): string[] | undefined {
+  let parts = rawParts;
   if (template.verb !== undefined) {
     const suffix = `:${template.verb}`;
-    if (!path.endsWith(suffix) || path.lastIndexOf("/") > path.length - suffix.length) return undefined;
-    path = path.slice(0, -suffix.length);
+    const last = parts[parts.length - 1]!;
+    if (!last.endsWith(suffix)) return undefined;
+    parts = [...parts.slice(0, -1), last.slice(0, -suffix.length)];
   }
-  const parts = path.split("/");
   const { segments } = template;
   const open = segments.at(-1)?.kind === "rest";
   if (open ? parts.length < segments.length - 1 : parts.length !== segments.length) return undefined;
@@ -125,18 +135,24 @@ export function matchPathTemplate(template: PathTemplate, rawPath: string): stri
   for (let i = 0; i < parts.length; i++) {
     // Parts beyond the template's segments are all matched by its final `**`.
     const segment = segments[Math.min(i, segments.length - 1)]!;
-    let part: string;
-    try {
-      part = decodeURIComponent(parts[i]!);
-    } catch {
-      return undefined;
-    }
+    const part = decodeSegment(parts[i]!);
+    if (part === undefined) return undefined;
     if (segment.kind === "literal" && part !== segment.value) return undefined;
     if (segment.kind === "any" && part === "") return undefined;
     decoded.push(part);
   }
   // A `**` that matched nothing leaves parts one short of the segments.
   return template.variables.map((v) => decoded.slice(v.start, v.end === segments.length && open ? decoded.length : v.end).join("/"));
+}
+
+/** A percent-decoded path segment; undefined when its escapes are malformed. */
+function decodeSegment(part: string): string | undefined {
+  if (!part.includes("%")) return part;
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

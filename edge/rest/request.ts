@@ -119,6 +119,11 @@ function queryFields(input: DescMessage, key: string): DescField[] {
 /** Sets the field at the end of `fields` from text values, through proto3 JSON so types are checked one way. */
 function setLeaf(input: DescMessage, request: Message, fields: DescField[], values: string[], what: string, violationField: string): void {
   const leaf = fields.at(-1)!;
+  if (fields.length === 1 && values.length === 1 && leaf.fieldKind === "scalar" && leaf.scalar === ScalarType.STRING && !leaf.oneof) {
+    // A top-level string field (a path's `name`): proto3 JSON takes any string as it is, so skip the round trip.
+    (request as unknown as Record<string, unknown>)[leaf.localName] = values[0];
+    return;
+  }
   let json: JsonValue;
   if (leaf.fieldKind === "list") {
     json = values.map((value) => leafJson(leaf, value, what, violationField));

@@ -29,3 +29,11 @@ export function createFrameReader() {
     pending = buffer.length > 0 ? buffer : undefined;
   };
 }
+
+/** The first message of a unary response's bytes; undefined when there is none whole (or it is compressed). */
+export function firstMessage(chunks: readonly Buffer[]): Uint8Array | undefined {
+  const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  if (bytes.length < 5 || (bytes[0]! & 1) !== 0) return undefined;
+  const length = bytes.readUInt32BE(1);
+  return bytes.length < 5 + length ? undefined : bytes.subarray(5, 5 + length);
+}
