@@ -10,13 +10,13 @@ export type PathName = "grpc-direct" | "grpc-edge" | "connect-json" | "connect-b
 /** What each path is, and which way through the edge it takes. */
 export const pathRoutes: Record<PathName, { label: string; route: string }> = {
   "grpc-direct": { label: "gRPC direct", route: "no edge: h2load → deployments service (grpc-js + nice-grpc middleware chain)" },
-  "grpc-edge": { label: "gRPC via edge", route: "frame relay: node:http2 stream piped to a pooled HTTP/2 session to the service; no decode, no re-encode" },
+  "grpc-edge": { label: "gRPC via edge", route: "frame relay: node:http2 stream relayed with backpressure to a pooled HTTP/2 session to the service; no decode, no re-encode" },
   "connect-json": {
     label: "Connect JSON",
-    route: "connect-node: decode JSON → encode binary → grpc-js call → decode binary → encode JSON",
+    route: "Connect unary fast path (edge/connect-unary): JSON → binary once, raw gRPC frames over a pooled HTTP/2 session, binary → JSON once",
   },
-  "connect-binary": { label: "Connect binary", route: "connect-node: decode + re-encode the request → grpc-js call → decode + re-encode the response" },
-  rest: { label: "REST GET", route: "transcoder (edge/rest): path template → request message → encode → grpc-js call → decode → proto3 JSON" },
+  "connect-binary": { label: "Connect binary", route: "Connect unary fast path: request bytes forwarded as they are over a pooled HTTP/2 session; response bytes returned as they are" },
+  rest: { label: "REST GET", route: "transcoder (edge/rest): path template → request message → encode → raw gRPC frames over a pooled HTTP/2 session → decode → proto3 JSON" },
 };
 
 /** Medians over the rounds of one path. */
