@@ -21,14 +21,18 @@ const apiPrefixes = ["/v1/", "/launchpad.", "/grpc."];
 
 const notBuilt = "The web console is not built: run `npm run build`, then restart the edge.\n";
 
-/** Content types by extension, and whether compressing the file is worth trying. */
+/**
+ * Content types by extension, and whether compressing the file is worth
+ * trying. Source maps are not: only devtools fetch them, and compressing the
+ * bundle's map was three quarters of the edge's start-up work for the console.
+ */
 const types: Record<string, [type: string, compressible: boolean]> = {
   ".html": ["text/html; charset=utf-8", true],
   ".js": ["text/javascript; charset=utf-8", true],
   ".mjs": ["text/javascript; charset=utf-8", true],
   ".css": ["text/css; charset=utf-8", true],
   ".json": ["application/json", true],
-  ".map": ["application/json", true],
+  ".map": ["application/json", false],
   ".webmanifest": ["application/manifest+json", true],
   ".txt": ["text/plain; charset=utf-8", true],
   ".svg": ["image/svg+xml", true],
