@@ -6,6 +6,7 @@ import { Role, UserKind } from "../../gen/launchpad/user/v1/user_pb.js";
 import { UserService } from "../../gen/launchpad/user/v1/user_service_pb.js";
 import { bearer } from "../support/bearer.js";
 import { browserSuitesRun, launchChromium, screenshot } from "../support/chromium.js";
+import { signInThroughForm, submitNewDeployment } from "../support/console-page.js";
 import { startConsoleStack, type ConsoleStack } from "../support/console-stack.js";
 import { typedClient } from "../support/typed-client.js";
 
@@ -53,20 +54,8 @@ describe.skipIf(!run)("the web console in Chromium", () => {
 
   async function signIn(email = stack.adminEmail, password = stack.adminPassword): Promise<Page> {
     const page = await newPage();
-    await page.goto(stack.url);
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill(password);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByRole("button", { name: "Sign out" }).waitFor();
+    await signInThroughForm(page, stack.url, email, password);
     return page;
-  }
-
-  async function createDeployment(page: Page, fields: { service: string; version: string; environment: string }) {
-    const form = page.getByRole("region", { name: "New deployment" });
-    await form.getByLabel("Service").fill(fields.service);
-    await form.getByLabel("Version").fill(fields.version);
-    await form.getByLabel("Environment").fill(fields.environment);
-    await form.getByRole("button", { name: "Create" }).click();
   }
 
   const row = (page: Page, service: string, version: string) =>
@@ -111,7 +100,7 @@ describe.skipIf(!run)("the web console in Chromium", () => {
   it("creates a deployment and shows it reach SUCCEEDED through the demo agent without a reload", async () => {
     const page = await signIn();
     await page.evaluate("window.unreloaded = true");
-    await createDeployment(page, { service: "checkout", version: "1.0.0", environment: "staging" });
+    await submitNewDeployment(page, { service: "checkout", version: "1.0.0", environment: "staging" });
     const created = row(page, "checkout", "1.0.0");
     await created.locator('[data-state="SUCCEEDED"]').waitFor({ timeout: 30_000 });
     await expect(created.getByRole("progressbar").getAttribute("aria-valuenow")).resolves.toBe("100");
@@ -120,7 +109,7 @@ describe.skipIf(!run)("the web console in Chromium", () => {
 
   it("shows a deployment's progress and timeline live, and cancels it", async () => {
     const page = await signIn();
-    await createDeployment(page, { service: "search", version: "2.0.0", environment: "staging" });
+    await submitNewDeployment(page, { service: "search", version: "2.0.0", environment: "staging" });
     await page.getByRole("status").getByRole("link", { name: /deployments\// }).click();
     await page.getByRole("heading", { name: "search 2.0.0 → staging" }).waitFor();
     await page.getByRole("button", { name: "Cancel deployment" }).click();
@@ -131,9 +120,9 @@ describe.skipIf(!run)("the web console in Chromium", () => {
 
   it("rolls back to the version that succeeded before", async () => {
     const page = await signIn();
-    await createDeployment(page, { service: "billing", version: "3.0.0", environment: "production" });
+    await submitNewDeployment(page, { service: "billing", version: "3.0.0", environment: "production" });
     await row(page, "billing", "3.0.0").locator('[data-state="SUCCEEDED"]').waitFor({ timeout: 30_000 });
-    await createDeployment(page, { service: "billing", version: "3.1.0", environment: "production" });
+    await submitNewDeployment(page, { service: "billing", version: "3.1.0", environment: "production" });
     await row(page, "billing", "3.1.0").locator('[data-state="SUCCEEDED"]').waitFor({ timeout: 30_000 });
     await row(page, "billing", "3.1.0").getByRole("link").first().click();
     await page.getByRole("button", { name: "Roll back" }).click();
@@ -144,9 +133,9 @@ describe.skipIf(!run)("the web console in Chromium", () => {
 
   it("refuses a second create for a busy service and environment, naming the running deployment", async () => {
     const page = await signIn();
-    await createDeployment(page, { service: "payments", version: "5.0.0", environment: "production" });
+    await submitNewDeployment(page, { service: "payments", version: "5.0.0", environment: "production" });
     const first = await page.getByRole("status").getByRole("link", { name: /deployments\// }).textContent();
-    await createDeployment(page, { service: "payments", version: "5.0.1", environment: "production" });
+    await submitNewDeployment(page, { service: "payments", version: "5.0.1", environment: "production" });
     const alert = page.getByRole("region", { name: "New deployment" }).getByRole("alert");
     await alert.waitFor();
     expect(await alert.textContent()).toContain("already has an unfinished deployment in production");

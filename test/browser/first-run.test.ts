@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { browserSuitesRun, launchChromium, screenshot } from "../support/chromium.js";
+import { signInThroughForm, submitNewDeployment } from "../support/console-page.js";
 import { ephemeralEnv } from "../support/program-sandbox.js";
 import { killLaunchpads, runLaunchpad, type ProgramRun } from "../support/program.js";
 
@@ -39,17 +40,9 @@ describe.skipIf(!run)("a first start, as the README tells it", () => {
     const password = /^\s+password\s+(\S+)/m.exec(banner)![1]!;
 
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    await page.goto(url);
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill(password);
-    await page.getByRole("button", { name: "Sign in" }).click();
-
-    const form = page.getByRole("region", { name: "New deployment" });
+    await signInThroughForm(page, url, email, password);
     for (const [service, version] of [["checkout", "1.4.2"], ["search", "2.0.0"]] as const) {
-      await form.getByLabel("Service").fill(service);
-      await form.getByLabel("Version").fill(version);
-      await form.getByLabel("Environment").fill("production");
-      await form.getByRole("button", { name: "Create" }).click();
+      await submitNewDeployment(page, { service, version, environment: "production" });
       await page.getByRole("status").getByRole("link", { name: /deployments\// }).waitFor();
     }
     // The demo agent fails a share of deployments on purpose: either final state shows the list is live.
