@@ -1,56 +1,87 @@
+import { createHash } from "node:crypto";
 import { isIPv6 } from "node:net";
-import { apiKeyPrefix } from "../../services/kit/auth/principal.js";
-import type { EdgeRequest } from "../http-server.js";
+import { apiKeyPrefix, type CredentialVerifier } from "../../services/kit/auth/principal.js";
 
-const apiKeyId = new RegExp(`^${apiKeyPrefix}([0-9a-f]{16})_`);
-const maxSubjectLength = 256;
+/** A bearer credential as sent, not yet verified. */
+export interface Credential {
+  kind: "api-key" | "access-token";
+  secret: string;
+}
+
+/** Longer authorization headers are not read: no credential of ours is this long. */
+const maxAuthorizationLength = 8192;
+
+/** The bearer credential of an authorization header, unverified; undefined without one. */
+export function bearerCredential(authorization: string | undefined): Credential | undefined {
+  if (!authorization || authorization.length > maxAuthorizationLength) return undefined;
+  const secret = /^Bearer[ \t]+(\S+)\s*$/i.exec(authorization)?.[1];
+  if (secret === undefined) return undefined;
+  return { kind: secret.startsWith(apiKeyPrefix) ? "api-key" : "access-token", secret };
+}
+
+/** The most API keys remembered as verified at once; the least recently verified is forgotten first. */
+const knownKeysSize = 10_000;
 
 /**
- * Who a request claims to be, for rate limiting only: "key:<id>" for an API
- * key (`lpk_<16 hex id>_…`), "sub:<sub>" for a JWT access token, decoded
- * WITHOUT verification; undefined when there is no bearer credential or it
- * cannot be read. Never use it to authorize anything: the services verify
- * credentials. A forged token only buys a fresh principal budget, which the
- * per-address ceiling still bounds.
+ * Who verified credentials speak for, for rate limiting: the edge only names
+ * a principal's budget after the credential has been verified, the same way
+ * the services verify it (access tokens locally against the JWKS, API keys
+ * by the users service, both cached by the verifier and following its
+ * revocations). Anything that does not verify, or cannot be verified right
+ * now, has no principal.
+ *
+ * It also remembers which API keys verified before (by a SHA-256 of the
+ * secret, never the secret), because checking an unknown one costs the users
+ * service a call: callers look unknown keys up only when they can afford it.
  */
-export function claimedPrincipal(authorization: string | undefined): string | undefined {
-  if (!authorization || authorization.length > 8192) return undefined;
-  // Clients send the same credential call after call: read each once.
-  if (claims.has(authorization)) return claims.get(authorization);
-  const principal = readPrincipal(authorization);
-  if (claims.size >= claimsCacheSize) claims.delete(claims.keys().next().value!);
-  claims.set(authorization, principal);
-  return principal;
+export function createCallerVerifier(verifier: CredentialVerifier) {
+  const knownKeys = new Set<string>();
+  const keyId = (secret: string) => createHash("sha256").update(secret).digest("base64url");
+
+  return {
+    /** Whether verifying the credential costs no call to the users service: an access token, or an API key that verified before. */
+    isCheap(credential: Credential): boolean {
+      return credential.kind === "access-token" || knownKeys.has(keyId(credential.secret));
+    },
+
+    /** The user the credential speaks for ("users/…"), or undefined when it does not verify. Never rejects. */
+    async principalOf(credential: Credential): Promise<string | undefined> {
+      if (credential.kind === "access-token") {
+        return verifier.verifyAccessToken(credential.secret).then(
+          (principal) => principal.user,
+          () => undefined,
+        );
+      }
+      const id = keyId(credential.secret);
+      try {
+        const { user } = await verifier.verifyApiKey(credential.secret);
+        knownKeys.delete(id);
+        if (knownKeys.size >= knownKeysSize) knownKeys.delete(knownKeys.values().next().value!);
+        knownKeys.add(id);
+        return user;
+      } catch {
+        knownKeys.delete(id);
+        return undefined;
+      }
+    },
+  };
 }
 
-const claimsCacheSize = 10_000;
-const claims = new Map<string, string | undefined>();
-
-function readPrincipal(authorization: string): string | undefined {
-  const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(authorization);
-  if (!match) return undefined;
-  const token = match[1]!;
-  const key = apiKeyId.exec(token);
-  if (key) return `key:${key[1]}`;
-  const parts = token.split(".");
-  if (parts.length !== 3) return undefined;
-  try {
-    const claims: unknown = JSON.parse(Buffer.from(parts[1]!, "base64url").toString("utf8"));
-    const sub = (claims as { sub?: unknown } | null)?.sub;
-    if (typeof sub === "string" && sub.length > 0 && sub.length <= maxSubjectLength) return `sub:${sub}`;
-  } catch {
-    // Not a JWT: anonymous.
-  }
-  return undefined;
-}
+/** A verifier of callers' credentials for rate limiting. */
+export type CallerVerifier = ReturnType<typeof createCallerVerifier>;
 
 /**
  * The client's address as a rate-limit key: the TCP peer (X-Forwarded-For is
  * not trusted: the edge is the first hop), IPv4-mapped IPv6 written as IPv4,
  * and IPv6 cut to its /64, which one client usually holds whole.
  */
-export function clientAddressOf(req: EdgeRequest): string {
-  const address = req.socket?.remoteAddress ?? "unknown";
+export function clientAddressOf(req: { socket?: { remoteAddress?: string } | null }): string {
+  return addressKey(req.socket?.remoteAddress);
+}
+
+/** A peer address as a per-client key: see clientAddressOf. */
+export function addressKey(remoteAddress: string | undefined): string {
+  const address = remoteAddress ?? "unknown";
   if (address.startsWith("::ffff:") && address.includes(".")) return address.slice(7);
   if (isIPv6(address)) return `${ipv6Prefix64(address)}::/64`;
   return address;

@@ -1,4 +1,5 @@
 import type { Registry } from "prom-client";
+import type { CredentialVerifier } from "../../services/kit/auth/principal.js";
 import { settings, type Setting } from "../../services/kit/config.js";
 import type { Logger } from "../../services/kit/logger.js";
 import type { EdgeHandler, EdgeRequest, EdgeResponse } from "../http-server.js";
@@ -25,11 +26,11 @@ export const protectionSettings = {
     parse: parseOrigins,
   } satisfies Setting<readonly string[]>,
   maxBodyBytes: settings.integer("LAUNCHPAD_EDGE_MAX_BODY", 4 * 1024 * 1024, "Largest request body in bytes; larger ones get 413", 1),
-  rateLimit: settings.integer("LAUNCHPAD_RATE_LIMIT", 600, "Requests a minute per principal (bearer credential); 0: unlimited"),
+  rateLimit: settings.integer("LAUNCHPAD_RATE_LIMIT", 600, "Requests a minute per principal (verified access token or API key); 0: unlimited"),
   rateLimitAnonymous: settings.integer(
     "LAUNCHPAD_RATE_LIMIT_ANONYMOUS",
     120,
-    "Requests a minute per client address without credentials; 0: unlimited",
+    "Requests a minute per client address without a verified credential; 0: unlimited",
   ),
   redisUrl: {
     env: "LAUNCHPAD_REDIS_URL",
@@ -61,6 +62,8 @@ export interface ProtectionConfig {
 export interface ProtectionDeps {
   registry: Registry;
   logger: Logger;
+  /** Verifies bearer credentials, so that only verified ones draw on a principal's budget; without it every call is anonymous. */
+  verifier?: CredentialVerifier;
   /** Names REST route templates for the metrics; unnamed requests are "other". */
   routeOf?: RouteOf;
   /** The RPC paths served, which label metrics as themselves; default: every method of both services. */
@@ -86,8 +89,9 @@ export interface Protections {
  * 4. body size: 413 at once for a declared length over the limit; bodies
  *    without a declared length are counted and cut off with 413 when they
  *    pass it;
- * 5. rate limits (not for /healthz, /readyz, /metrics): 429 with Retry-After,
- *    or RESOURCE_EXHAUSTED for gRPC and gRPC-Web;
+ * 5. rate limits (not for /healthz, /readyz, /metrics), per verified
+ *    principal or else per client address: 429 with Retry-After, or
+ *    RESOURCE_EXHAUSTED for gRPC and gRPC-Web;
  * 6. the handler.
  *
  * Rate limits fail open: with LAUNCHPAD_REDIS_URL set and Redis unreachable
@@ -106,6 +110,7 @@ export function createProtections(config: ProtectionConfig, deps: ProtectionDeps
       keyPrefix: config.rateLimitKeyPrefix ?? "launchpad:rate:",
     },
     logger,
+    deps.verifier,
   );
   const metrics = createHttpMetrics(deps.registry);
   const routeOf = createRouteNamer(deps.rpcPaths ?? defaultRpcPaths, deps.routeOf);

@@ -1,6 +1,7 @@
+import type { CredentialVerifier } from "../../services/kit/auth/principal.js";
 import type { Logger } from "../../services/kit/logger.js";
 import type { EdgeRequest } from "../http-server.js";
-import { claimedPrincipal, clientAddressOf } from "./caller.js";
+import { bearerCredential, clientAddressOf, createCallerVerifier, type CallerVerifier, type Credential } from "./caller.js";
 import { createMemoryRateStore, type Budget, type Verdict } from "./rate-store.js";
 import { createRedisRateStore } from "./redis-rate-store.js";
 
@@ -12,9 +13,9 @@ export const addressCeilingFactor = 10;
 
 /** How the rate limiter is configured. */
 export interface RateLimitOptions {
-  /** Requests a minute per principal; 0 turns the principal budget off. */
+  /** Requests a minute per verified principal; 0 turns the principal budget off. */
   perPrincipal: number;
-  /** Requests a minute per client address for anonymous calls; 0 turns it off. */
+  /** Requests a minute per client address for calls without a verified credential; 0 turns it off. */
   perAnonymousAddress: number;
   /** Requests a minute per client address, all calls together; 0 turns it off. */
   perAddress: number;
@@ -27,37 +28,54 @@ export interface RateLimitOptions {
 const allowed: Verdict = { allowed: true, retryAfterMs: 0 };
 
 /**
- * Per-caller budgets. A request with a bearer credential draws on its
- * principal's budget ("key:<id>" or "sub:<sub>", see claimedPrincipal); an
- * anonymous one (or one whose credential cannot be read) on its address's
- * anonymous budget. Both also draw on the address's overall ceiling, which
- * bounds a client that invents principals. The budgets are separate: a
- * principal that spent its own leaves anonymous calls from the same address
- * alone, and the other way round.
+ * Per-caller budgets. Only a verified credential names a principal's budget
+ * (its user, "users/…", whichever token or key it used); every other request,
+ * with no credential or one that does not verify (junk, forged, expired,
+ * revoked, unknown), draws on its address's anonymous budget. Both also draw
+ * on the address's overall ceiling. The budgets are separate: a principal
+ * that spent its own leaves anonymous calls from the same address alone, and
+ * the other way round, so no one can spend another's budget.
+ *
+ * Verifying must not become a cheap way to load the users service: access
+ * tokens are verified locally, but an API key not seen verified before is
+ * charged to the anonymous budget, and looked up (in the background, for the
+ * requests after it) only when that charge is allowed.
  */
-export function createRateLimiter(options: RateLimitOptions, logger: Logger) {
+export function createRateLimiter(options: RateLimitOptions, logger: Logger, verifier?: CredentialVerifier) {
   const store = options.redisUrl
     ? createRedisRateStore(options.redisUrl, options.keyPrefix, logger)
     : createMemoryRateStore();
+  const callers = verifier ? createCallerVerifier(verifier) : undefined;
 
   const unlimited = options.perPrincipal <= 0 && options.perAnonymousAddress <= 0 && options.perAddress <= 0;
 
+  const take = (budgets: Budget[]) => (budgets.length === 0 ? allowed : store.take(budgets));
+
   return {
-    /** Draws one request from the caller's budgets; resolves synchronously when budgets are in memory. */
+    /** Draws one request from the caller's budgets; resolves synchronously for anonymous callers when budgets are in memory. */
     check(req: EdgeRequest): Verdict | Promise<Verdict> {
       // With every budget off there is nothing to draw on, so no caller to read.
       if (unlimited) return allowed;
       const address = clientAddressOf(req);
-      const principal = claimedPrincipal(req.headers.authorization);
-      const budgets: Budget[] = [];
-      if (principal !== undefined) {
-        if (options.perPrincipal > 0) budgets.push({ key: `p:${principal}`, perMinute: options.perPrincipal });
-      } else if (options.perAnonymousAddress > 0) {
-        budgets.push({ key: `a:${address}`, perMinute: options.perAnonymousAddress });
-      }
-      if (options.perAddress > 0) budgets.push({ key: `c:${address}`, perMinute: options.perAddress });
-      return budgets.length === 0 ? allowed : store.take(budgets);
+      const ceiling: Budget[] = options.perAddress > 0 ? [{ key: `c:${address}`, perMinute: options.perAddress }] : [];
+      const anonymous: Budget[] =
+        options.perAnonymousAddress > 0 ? [{ key: `a:${address}`, perMinute: options.perAnonymousAddress }, ...ceiling] : ceiling;
+      const credential = bearerCredential(req.headers.authorization);
+      if (!credential || !callers) return take(anonymous);
+      if (!callers.isCheap(credential)) return takeThenLearn(anonymous, credential, callers);
+      return callers.principalOf(credential).then((principal) =>
+        principal === undefined
+          ? take(anonymous)
+          : take(options.perPrincipal > 0 ? [{ key: `p:${principal}`, perMinute: options.perPrincipal }, ...ceiling] : ceiling),
+      );
     },
     close: () => store.close(),
   };
+
+  /** Charges an unknown API key as anonymous; when allowed, verifies it so the caller's next requests draw on its principal. */
+  async function takeThenLearn(anonymous: Budget[], credential: Credential, callers: CallerVerifier): Promise<Verdict> {
+    const verdict = await take(anonymous);
+    if (verdict.allowed) void callers.principalOf(credential);
+    return verdict;
+  }
 }

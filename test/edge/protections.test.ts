@@ -13,7 +13,7 @@ import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { UserService } from "../../gen/launchpad/user/v1/user_service_pb.js";
 import { createEdgeHttpServer, type EdgeHandler, type EdgeRequest } from "../../edge/http-server.js";
-import { claimedPrincipal, clientAddressOf } from "../../edge/protections/caller.js";
+import { bearerCredential, clientAddressOf } from "../../edge/protections/caller.js";
 import {
   createProtections,
   maxHeaderBytes,
@@ -22,6 +22,7 @@ import {
   type ProtectionDeps,
 } from "../../edge/protections/index.js";
 import { contentSecurityPolicy, isTls, setSecurityHeaders } from "../../edge/protections/security-headers.js";
+import type { CredentialVerifier, Principal } from "../../services/kit/auth/principal.js";
 import { loadConfig } from "../../services/kit/config.js";
 import { capturedLogger } from "../support/captured-logger.js";
 import { startTestEdgeStack } from "../support/edge-stack.js";
@@ -146,10 +147,40 @@ async function drain(stream: AsyncIterable<unknown>): Promise<void> {
   for await (const _ of stream);
 }
 
-/** An unsigned JWT: the edge reads `sub` for rate limiting only, never to authorize. */
+/** An unsigned JWT naming `sub`: a forgery, which must never name a principal's budget. */
 function jwtFor(sub: string): string {
   const part = (json: unknown) => Buffer.from(JSON.stringify(json)).toString("base64url");
   return `${part({ alg: "ES256", typ: "JWT" })}.${part({ sub, exp: 4102444800 })}.c2lnbmF0dXJl`;
+}
+
+/** A token the test verifier accepts as `user`'s. */
+const signedTokenOf = (user: string) => `signed:${user}`;
+
+/** A credential verifier that accepts signedTokenOf tokens and the given API keys, and counts API key lookups. */
+function testVerifier(apiKeys: Record<string, string> = {}) {
+  const principal = (user: string, credential: Principal["credential"]): Principal => ({
+    user,
+    email: `${user.slice(6)}@example.com`,
+    kind: 1,
+    role: 1,
+    environments: [],
+    credential,
+    sessionId: "",
+  });
+  const verifier = {
+    apiKeyLookups: 0,
+    async verifyAccessToken(token: string) {
+      if (!token.startsWith("signed:")) throw new Error("the access token is not valid");
+      return principal(token.slice("signed:".length), "access-token");
+    },
+    async verifyApiKey(key: string) {
+      verifier.apiKeyLookups++;
+      const user = apiKeys[key];
+      if (user === undefined) throw new Error("the API key is not valid");
+      return principal(user, "api-key");
+    },
+  } satisfies CredentialVerifier & { apiKeyLookups: number };
+  return verifier;
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -462,24 +493,56 @@ describe("rate limits", () => {
     expect(edge.served).toEqual(["GetUser"]);
   });
 
-  it("keeps separate budgets per principal and for anonymous calls from the same address", async () => {
-    const edge = await startProtected({ rateLimit: 2, rateLimitAnonymous: 2 });
+  it("keeps separate budgets per verified principal and for anonymous calls from the same address", async () => {
+    const edge = await startProtected({ rateLimit: 2, rateLimitAnonymous: 2 }, { verifier: testVerifier() });
     const status = async (headers: Record<string, string> = {}) => (await http1Request(edge.port, { path: "/v1/users", headers })).status;
-    const alice = bearer(jwtFor("users/alice"));
-    const bob = bearer(jwtFor("users/bob"));
-    const apiKey = bearer(`lpk_0123456789abcdef_${"k".repeat(43)}`);
+    const alice = bearer(signedTokenOf("users/alice"));
+    const bob = bearer(signedTokenOf("users/bob"));
 
     expect([await status(alice), await status(alice), await status(alice)]).toEqual([200, 200, 429]);
     expect([await status(), await status(), await status()]).toEqual([200, 200, 429]);
-    expect([await status(bob), await status(apiKey), await status(apiKey), await status(apiKey)]).toEqual([200, 200, 200, 429]);
-    // A credential that cannot be read counts as anonymous.
+    expect(await status(bob)).toBe(200);
+    // Credentials that do not verify count as anonymous, whatever they claim.
+    expect(await status(bearer(jwtFor("users/bob")))).toBe(429);
     expect(await status(bearer("not-a-token"))).toBe(429);
   });
 
-  it("bounds a client that invents principals with the per-address ceiling", async () => {
-    const edge = await startProtected({ rateLimit: 100, rateLimitAddress: 3 });
+  it("charges forged tokens naming a real user to the client address, never to that user", async () => {
+    const edge = await startProtected({ rateLimit: 2, rateLimitAnonymous: 2 }, { verifier: testVerifier() });
+    const status = async (headers: Record<string, string>) => (await http1Request(edge.port, { path: "/v1/users", headers })).status;
+    const forged = bearer(jwtFor("users/alice"));
+
+    expect([await status(forged), await status(forged), await status(forged)]).toEqual([200, 200, 429]);
+    const alice = bearer(signedTokenOf("users/alice"));
+    expect([await status(alice), await status(alice)]).toEqual([200, 200]);
+  });
+
+  it("without a verifier, every call is anonymous", async () => {
+    const edge = await startProtected({ rateLimit: 100, rateLimitAnonymous: 1 });
+    const status = async (headers: Record<string, string>) => (await http1Request(edge.port, { path: "/v1/users", headers })).status;
+    expect([await status(bearer(signedTokenOf("users/alice"))), await status(bearer(signedTokenOf("users/bob")))]).toEqual([200, 429]);
+  });
+
+  it("looks an unknown API key up only while the address's anonymous budget allows the call, then charges its principal", async () => {
+    const key = `lpk_0123456789abcdef_${"k".repeat(43)}`;
+    const verifier = testVerifier({ [key]: "users/ci" });
+    const edge = await startProtected({ rateLimit: 2, rateLimitAnonymous: 1 }, { verifier });
+    const status = async (headers: Record<string, string>) => (await http1Request(edge.port, { path: "/v1/users", headers })).status;
+
+    // Its first call is charged as anonymous, and the key looked up meanwhile.
+    expect(await status(bearer(key))).toBe(200);
+    await expect.poll(() => verifier.apiKeyLookups).toBe(1);
+    // Unknown keys from the same address are refused without a lookup: the anonymous budget is spent.
+    for (let i = 0; i < 5; i++) expect(await status(bearer(`lpk_${i}123456789abcdef_${"x".repeat(43)}`))).toBe(429);
+    expect(verifier.apiKeyLookups).toBe(1);
+    // The known key draws on its principal's budget.
+    expect([await status(bearer(key)), await status(bearer(key)), await status(bearer(key))]).toEqual([200, 200, 429]);
+  });
+
+  it("bounds a principal-rich client with the per-address ceiling", async () => {
+    const edge = await startProtected({ rateLimit: 100, rateLimitAddress: 3 }, { verifier: testVerifier() });
     const statuses = [];
-    for (let i = 0; i < 4; i++) statuses.push((await http1Request(edge.port, { path: "/v1/users", headers: bearer(jwtFor(`users/forged-${i}`)) })).status);
+    for (let i = 0; i < 4; i++) statuses.push((await http1Request(edge.port, { path: "/v1/users", headers: bearer(signedTokenOf(`users/u${i}`)) })).status);
     expect(statuses).toEqual([200, 200, 200, 429]);
   });
 
@@ -490,12 +553,13 @@ describe("rate limits", () => {
     expect(statuses).toEqual([200, 200, 200]);
   });
 
-  it("keys callers by API key id or JWT sub (unverified) and by address (IPv6 by /64)", () => {
-    expect(claimedPrincipal(`Bearer lpk_0123456789abcdef_${"k".repeat(43)}`)).toBe("key:0123456789abcdef");
-    expect(claimedPrincipal(`bearer ${jwtFor("users/alice")}`)).toBe("sub:users/alice");
-    expect(claimedPrincipal("Bearer a.b.c")).toBeUndefined();
-    expect(claimedPrincipal("Basic dXNlcjpwYXNz")).toBeUndefined();
-    expect(claimedPrincipal(undefined)).toBeUndefined();
+  it("reads bearer credentials as API keys (lpk_…) or access tokens, and keys addresses (IPv6 by /64)", () => {
+    const key = `lpk_0123456789abcdef_${"k".repeat(43)}`;
+    expect(bearerCredential(`Bearer ${key}`)).toEqual({ kind: "api-key", secret: key });
+    expect(bearerCredential("bearer a.b.c")).toEqual({ kind: "access-token", secret: "a.b.c" });
+    expect(bearerCredential("Basic dXNlcjpwYXNz")).toBeUndefined();
+    expect(bearerCredential(`Bearer ${"a".repeat(9000)}`)).toBeUndefined();
+    expect(bearerCredential(undefined)).toBeUndefined();
     const at = (remoteAddress: string) => clientAddressOf({ socket: { remoteAddress } } as unknown as EdgeRequest);
     expect(at("::ffff:10.0.0.7")).toBe("10.0.0.7");
     expect(at("2001:db8:1:2:3:4:5:6")).toBe("2001:db8:1:2::/64");
