@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { provisionAgentKey } from "../services/agent/provision.js";
+import { ensurePrivateDirectory, tightenPrivateFile } from "../services/kit/private-files.js";
 
 /**
  * The demo agent's API key for --target=all: configured, or kept in the data
@@ -16,9 +17,13 @@ export async function demoAgentKey(options: {
 }): Promise<string | undefined> {
   if (options.configured) return options.configured;
   const file = join(options.dataDir, "demo-agent.key");
-  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  if (existsSync(file)) {
+    tightenPrivateFile(file);
+    return readFileSync(file, "utf8").trim();
+  }
   if (!options.firstStartAdmin) return undefined;
   const key = await provisionAgentKey(options.usersAddress, options.firstStartAdmin);
+  ensurePrivateDirectory(options.dataDir);
   writeFileSync(file, `${key}\n`, { mode: 0o600 });
   return key;
 }

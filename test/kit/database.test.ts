@@ -1,3 +1,6 @@
+import { chmodSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { sql, type Kysely, type Migration } from "kysely";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { containsIgnoringCase } from "../../services/kit/database/contains.js";
@@ -169,5 +172,44 @@ describe.each(await storeTargets())("openDatabase and query helpers on $name", (
     );
     await Promise.all(replicas.map((replica) => replica.close()));
     expect(replicaLog).toEqual(["0001", "0002"]);
+  });
+});
+
+describe("an SQLite database's files", () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  const modeOf = (path: string) => statSync(path).mode & 0o777;
+  const migrations = loggingMigrations([]);
+
+  it("are readable by their owner only: the directory 0700, the database and its -wal and -shm 0600", async () => {
+    const root = mkdtempSync(join(tmpdir(), "launchpad-modes-"));
+    dirs.push(root);
+    const path = join(root, "data", "items.db");
+    const database = await openDatabase<Schema>({ sqlitePath: path, migrations });
+    try {
+      await database.db.insertInto("items").values({ id: "1", name: "a", rank: 1, at: toStoredTime(new Date()) }).execute();
+      expect(modeOf(join(root, "data"))).toBe(0o700);
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) expect([file, modeOf(file)]).toEqual([file, 0o600]);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it("are tightened when an older version left them open to others", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "launchpad-modes-"));
+    dirs.push(dir);
+    const path = join(dir, "items.db");
+    await (await openDatabase<Schema>({ sqlitePath: path, migrations })).close();
+    chmodSync(dir, 0o755);
+    chmodSync(path, 0o644);
+    const database = await openDatabase<Schema>({ sqlitePath: path, migrations });
+    try {
+      expect(modeOf(dir)).toBe(0o700);
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) expect([file, modeOf(file)]).toEqual([file, 0o600]);
+    } finally {
+      await database.close();
+    }
   });
 });

@@ -1,22 +1,30 @@
-import { mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
 import { SqliteDialect, type SqliteDatabase } from "kysely";
+import { ensurePrivateDirectory, ensurePrivateFile, tightenPrivateFile } from "../private-files.js";
 
 /**
- * A Kysely dialect over one better-sqlite3 connection to the file at `path`,
- * creating its directory. WAL lets readers run beside the writer; with
+ * A Kysely dialect over one better-sqlite3 connection to the file at `path`.
+ * The directory is made 0700 and the file 0600 before SQLite opens it
+ * (SQLite gives its -wal and -shm files the main file's mode), tightening
+ * existing ones. WAL lets readers run beside the writer; with
  * synchronous = FULL every commit is on disk before it is acknowledged, so
  * killing the process loses no acknowledged write.
  */
 export function createSqliteDialect(path: string): SqliteDialect {
-  mkdirSync(dirname(path), { recursive: true });
+  ensurePrivateDirectory(dirname(path));
+  ensurePrivateFile(path);
   const database = new SQLite(path);
   database.pragma("journal_mode = WAL");
   database.pragma("synchronous = FULL");
+  // Deleted and overwritten rows (secrets among them) are zeroed, not left in free pages.
+  database.pragma("secure_delete = ON");
   // Another process holding the write lock is waited for, not reported as SQLITE_BUSY.
   database.pragma("busy_timeout = 5000");
   database.pragma("foreign_keys = ON");
+  // Files an older version left open to others.
+  for (const file of [`${path}-wal`, `${path}-shm`]) if (existsSync(file)) tightenPrivateFile(file);
   return new SqliteDialect({ database: withStatementCache(database) });
 }
 
