@@ -4,6 +4,7 @@ import { DeploymentService } from "../../gen/launchpad/deployment/v1/deployment_
 import { createRemoteVerifier } from "../kit/auth/remote-verifier.js";
 import type { Logger } from "../kit/logger.js";
 import type { BuiltService } from "../kit/serve-part.js";
+import { deriveKey, loadSecretKey } from "../kit/secret-key.js";
 import { createServiceServer } from "../kit/server.js";
 import { startCancelSweeper } from "./cancel-sweeper.js";
 import type { DeploymentsConfig } from "./config.js";
@@ -30,6 +31,7 @@ export async function buildDeploymentsServer(
   logger: Logger,
   clock: () => Date = () => new Date(),
 ): Promise<BuiltService> {
+  const secret = loadSecretKey(config);
   const postgresUrl = config.databaseUrl || undefined;
   const store = await openDeploymentStore({
     url: postgresUrl,
@@ -64,7 +66,8 @@ export async function buildDeploymentsServer(
     apiKeyCacheTtlMs: config.apiKeyCacheTtl,
   });
   const server = createServiceServer({ logger, registry, verifier, services: [DeploymentService], rules: deploymentRequestRules });
-  server.add(DeploymentService, createDeploymentService({ store, hub, metrics, clock, committed, snapshotLimit: config.snapshotLimit }));
+  const pageTokenKey = deriveKey(secret, "page-token");
+  server.add(DeploymentService, createDeploymentService({ store, hub, metrics, clock, committed, snapshotLimit: config.snapshotLimit, pageTokenKey }));
   // Shutdown ends every watch with UNAVAILABLE and its resume revision.
   server.stopping.addEventListener("abort", () => void hub.close());
 

@@ -29,6 +29,14 @@ export function enumFilterValues(values: Record<string, string | number>, prefix
   );
 }
 
+/**
+ * How complex a filter may be. Only AND of comparisons is supported, so
+ * nesting is never deeper than one; the byte limit is enforced by the
+ * validation middleware (see field-limits.ts), with the same reason. Far
+ * below SQLite's expression depth (1000) and any PostgreSQL limit.
+ */
+export const filterLimits = { maxBytes: 4096, maxTerms: 32 } as const;
+
 const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
 
 const token = /\s*(?:(?<string>"(?:[^"\\]|\\.)*")|(?<op><=|>=|!=|=|<|>|:)|(?<word>[^\s"<>=!:()]+)|(?<other>\S))/y;
@@ -37,7 +45,8 @@ const token = /\s*(?:(?<string>"(?:[^"\\]|\\.)*")|(?<op><=|>=|!=|=|<|>|:)|(?<wor
  * Parses a filter such as `role = ROLE_ADMIN AND email : "example.com"`:
  * comparisons of a known field with a value, joined by AND. Anything else
  * (OR, NOT, parentheses, unknown fields, bad values) is refused with
- * INVALID_ARGUMENT and reason INVALID_FILTER, saying what was wrong.
+ * INVALID_ARGUMENT and reason INVALID_FILTER, saying what was wrong; more
+ * than filterLimits.maxTerms comparisons with FILTER_TOO_COMPLEX.
  */
 export function parseFilter(text: string, fields: Readonly<Record<string, FilterField>>): FilterTerm[] {
   const tokens = tokenize(text);
@@ -48,6 +57,7 @@ export function parseFilter(text: string, fields: Readonly<Record<string, Filter
       if (tokens[i]?.toUpperCase() !== "AND") {
         throw invalidFilter(`expected AND before "${tokens[i]}"; only AND is supported`);
       }
+      if (terms.length === filterLimits.maxTerms) throw tooComplex();
       i++;
     }
     const [field, operator, value] = [tokens[i], tokens[i + 1], tokens[i + 2]];
@@ -104,10 +114,17 @@ function parseTerm(
       if (Number.isNaN(value.getTime()) || !rfc3339.test(text)) {
         throw invalidFilter(`"${text}" is not an RFC 3339 time, for example "2026-01-31T12:00:00Z"`);
       }
+      // A zone offset can carry 9999-12-31 or 0000-01-01 out of the years stored times have.
+      if (value < earliestTime || value > latestTime) {
+        throw invalidFilter(`"${text}" is outside the years 0000 to 9999 (UTC)`);
+      }
       return { field, operator, value };
     }
   }
 }
+
+const earliestTime = new Date("0000-01-01T00:00:00.000Z");
+const latestTime = new Date("9999-12-31T23:59:59.999Z");
 
 function unquote(raw: string): string {
   try {
@@ -119,6 +136,13 @@ function unquote(raw: string): string {
 
 function isOperator(text: string): text is FilterOperator {
   return ["=", "!=", "<", "<=", ">", ">=", ":"].includes(text);
+}
+
+function tooComplex(): DomainError {
+  const description = `has more than ${filterLimits.maxTerms} comparisons; narrow it or split the query`;
+  return new DomainError("invalid-argument", "FILTER_TOO_COMPLEX", `filter: ${description}`, {
+    violations: [{ field: "filter", description, reason: "FILTER_TOO_COMPLEX" }],
+  });
 }
 
 function invalidFilter(description: string): DomainError {

@@ -3,6 +3,7 @@ import { Registry, collectDefaultMetrics } from "prom-client";
 import { UserService } from "../../gen/launchpad/user/v1/user_service_pb.js";
 import type { Logger } from "../kit/logger.js";
 import type { BuiltService } from "../kit/serve-part.js";
+import { deriveKey, loadSecretKey } from "../kit/secret-key.js";
 import { createServiceServer } from "../kit/server.js";
 import { bootstrapAdmin, type BootstrapAdmin } from "./bootstrap-admin.js";
 import type { UsersConfig } from "./config.js";
@@ -33,6 +34,7 @@ export async function buildUsersServer(
 ): Promise<UsersServer> {
   const store = await openUserStore({ url: config.databaseUrl || undefined, sqlitePath: join(config.dataDir, "users.db") });
   try {
+    const secret = loadSecretKey(config);
     const keys = await loadSigningKeys(store, clock());
     const admin = await bootstrapAdmin(store, { email: config.adminEmail, password: config.adminPassword }, clock());
     const rules = { issuer: config.issuer, audience: config.audience };
@@ -55,6 +57,7 @@ export async function buildUsersServer(
         }),
         clientAddress: createClientAddress(new Set(config.trustedProxies.split(",").map((a) => a.trim()).filter(Boolean))),
         throttle: createLoginThrottle(store, { ...defaultThrottlePolicy, baseDelayMs: config.loginDelay }),
+        pageTokenKey: deriveKey(secret, "page-token"),
       }),
     );
     return { server, registry, admin, close: () => store.close() };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DomainError } from "../../services/kit/errors.js";
-import { parseFilter, type FilterField } from "../../services/kit/filter.js";
+import { filterLimits, parseFilter, type FilterField } from "../../services/kit/filter.js";
 
 const fields: Record<string, FilterField> = {
   email: { kind: "string" },
@@ -101,5 +101,32 @@ describe("parseFilter", () => {
 
   it("refuses a time without a zone offset, whose meaning would depend on the server's zone", () => {
     expect(refusal('create_time > "2026-01-31T12:00:00"').reason).toBe("INVALID_FILTER");
+  });
+
+  it("refuses a time a zone offset carries outside the years 0000–9999, which no stored time can be compared with", () => {
+    for (const time of ["9999-12-31T23:00:00-05:00", "0000-01-01T00:30:00+01:00"]) {
+      const error = refusal(`create_time > "${time}"`);
+      expect(error.reason).toBe("INVALID_FILTER");
+      expect(error.message).toMatch(/0000 to 9999/);
+    }
+    expect(parseFilter('create_time < "9999-12-31T23:59:59Z"', fields)).toHaveLength(1);
+  });
+});
+
+describe("filter complexity", () => {
+  const terms = (n: number) => Array.from({ length: n }, (_, i) => `email != "user${i}@example.com"`).join(" AND ");
+
+  it(`accepts up to ${filterLimits.maxTerms} comparisons`, () => {
+    expect(parseFilter(terms(filterLimits.maxTerms), fields)).toHaveLength(filterLimits.maxTerms);
+  });
+
+  it.each([filterLimits.maxTerms + 1, 1500])("refuses %i comparisons with INVALID_ARGUMENT FILTER_TOO_COMPLEX", (n) => {
+    const error = refusal(terms(n));
+    expect(error).toMatchObject({ kind: "invalid-argument", reason: "FILTER_TOO_COMPLEX" });
+    expect(error.violations).toEqual([{ field: "filter", description: expect.stringContaining(`${filterLimits.maxTerms} comparisons`), reason: "FILTER_TOO_COMPLEX" }]);
+  });
+
+  it("reports a syntax error before the limit as the syntax error it is", () => {
+    expect(refusal(`${terms(2)} OR role = ROLE_ADMIN`).reason).toBe("INVALID_FILTER");
   });
 });

@@ -8,6 +8,8 @@ export interface DeploymentServiceDeps {
   hub: WatchHub;
   metrics: DeploymentMetrics;
   clock: () => Date;
+  /** Authenticates page tokens (derived from the server's secret, so tokens outlive restarts and cross replicas). */
+  pageTokenKey: Buffer;
   /** Call after every commit: wakes the watch hub and counts what changed. */
   committed(events: EventRecord[]): void;
   /** Most deployments in a WatchDeployments snapshot. */

@@ -3,7 +3,7 @@ import type { DeploymentService } from "../../../gen/launchpad/deployment/v1/dep
 import { DomainError } from "../../kit/errors.js";
 import { generationOfEtag } from "../../kit/etag.js";
 import { parseFilter } from "../../kit/filter.js";
-import { keysetPageTokens, pageSize, pageTokens, parseOrderBy } from "../../kit/page-token.js";
+import { isTimeKeyset, pageSize, pageTokens, parseOrderBy } from "../../kit/page-token.js";
 import type { Handlers } from "../../kit/server.js";
 import { assertEnvironmentAllowed } from "../access.js";
 import { decideCancel, decideReport } from "../changes.js";
@@ -11,8 +11,6 @@ import { deploymentFilterFields } from "../filters.js";
 import { deploymentIdOf, deploymentNotFound, toDeployment, toEvent } from "../resources.js";
 import type { DeploymentOrder, DeploymentRecord } from "../store/types.js";
 import type { DeploymentServiceDeps } from "./deps.js";
-
-const eventPageTokens = pageTokens((p): p is number => Number.isSafeInteger(p) && (p as number) >= 0);
 
 /** A stable fingerprint of what an idempotent request asked for. */
 function fingerprint(payload: unknown): string {
@@ -22,7 +20,10 @@ function fingerprint(payload: unknown): string {
 const sorted = (labels: Record<string, string>) => Object.fromEntries(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
 
 /** DeploymentService handlers for the lifecycle: create, read, report, cancel, roll back, history. */
-export function createLifecycleHandlers({ store, clock, committed }: DeploymentServiceDeps) {
+export function createLifecycleHandlers({ store, clock, committed, pageTokenKey }: DeploymentServiceDeps) {
+  const deploymentPageTokens = pageTokens(pageTokenKey, "ListDeployments", isTimeKeyset);
+  const eventPageTokens = pageTokens(pageTokenKey, "ListDeploymentEvents", (p): p is number => Number.isSafeInteger(p) && (p as number) >= 0);
+
   async function load(name: string): Promise<DeploymentRecord> {
     const deployment = await store.get(deploymentIdOf(name));
     if (!deployment) throw deploymentNotFound(name);
@@ -62,7 +63,7 @@ export function createLifecycleHandlers({ store, clock, committed }: DeploymentS
       const { deployments, totalSize } = await store.list({
         filter: parseFilter(request.filter, deploymentFilterFields),
         order,
-        after: keysetPageTokens.decode(request.pageToken, query),
+        after: deploymentPageTokens.decode(request.pageToken, query),
         limit: limit + 1,
       });
       const page = deployments.slice(0, limit);
@@ -70,7 +71,7 @@ export function createLifecycleHandlers({ store, clock, committed }: DeploymentS
       const sortValue = (d: DeploymentRecord) => (order.field === "update_time" ? d.updateTime : d.createTime).toISOString();
       return {
         deployments: page.map(toDeployment),
-        nextPageToken: deployments.length > limit && last ? keysetPageTokens.encode({ value: sortValue(last), id: last.id }, query) : "",
+        nextPageToken: deployments.length > limit && last ? deploymentPageTokens.encode({ value: sortValue(last), id: last.id }, query) : "",
         totalSize,
       };
     },

@@ -2,19 +2,23 @@ import { getOption, isFieldSet, type DescField, type DescMessage, type DescMetho
 import type { CallContext, ServerMiddleware, ServerMiddlewareCall } from "nice-grpc-common";
 import { FieldBehavior, field_behavior } from "../../../gen/google/api/field_behavior_pb.js";
 import { DomainError, invalidArgument, type FieldViolation } from "../errors.js";
+import { defaultFieldLimits, fieldLimitViolations, type FieldLimits } from "../field-limits.js";
 import { UndecodableRequest } from "../grpc/service-definition.js";
 
 /** A per-method check beyond field_behavior; returns what is wrong, if anything. */
 export type RequestRule<Request = never> = (request: Request) => FieldViolation[];
 
 /**
- * Refuses bad requests before any handler runs: undecodable bytes, missing
- * REQUIRED fields (google.api.field_behavior), then whatever the method's own
- * rule finds, reported as INVALID_ARGUMENT with BadRequest field violations.
+ * Refuses bad requests before any handler runs: undecodable bytes, any
+ * string, bytes, repeated or map field over its limit (field-limits.ts),
+ * missing REQUIRED fields (google.api.field_behavior), then whatever the
+ * method's own rule finds, reported as INVALID_ARGUMENT with BadRequest field
+ * violations. Limits come first, so no rule ever reads an oversized value.
  */
 export function createValidationMiddleware(
   methods: ReadonlyMap<string, DescMethod>,
   rules: Readonly<Record<string, RequestRule<any>>>,
+  limits: FieldLimits = defaultFieldLimits,
 ): ServerMiddleware {
   return async function* validate<Request, Response>(call: ServerMiddlewareCall<Request, Response>, context: CallContext) {
     const method = methods.get(call.method.path);
@@ -25,9 +29,10 @@ export function createValidationMiddleware(
         });
       }
       const request = call.request as Message;
+      let violations = fieldLimitViolations(method.input, request, limits);
+      if (violations.length === 0) violations = missingRequiredFields(method.input, request);
       // Rules may rely on REQUIRED fields being set, so they run only once those are.
-      const missing = missingRequiredFields(method.input, request);
-      const violations = missing.length > 0 ? missing : (rules[call.method.path]?.(request) ?? []);
+      if (violations.length === 0) violations = rules[call.method.path]?.(request) ?? [];
       if (violations.length > 0) throw invalidArgument(violations[0]!.reason ?? "INVALID_ARGUMENT", violations);
     }
     return yield* call.next(call.request, context);

@@ -3,18 +3,24 @@ import { UserState } from "../../../gen/launchpad/user/v1/user_pb.js";
 import type { UserService } from "../../../gen/launchpad/user/v1/user_service_pb.js";
 import { apiKeyPrefix } from "../../kit/auth/principal.js";
 import { DomainError } from "../../kit/errors.js";
-import { pageSize, pageTokens } from "../../kit/page-token.js";
+import { isStoredTime, pageSize, pageTokens } from "../../kit/page-token.js";
 import type { Handlers } from "../../kit/server.js";
 import { apiKeyIdsOf, toApiKey, userIdOf } from "../resources.js";
 import { issueSecret } from "../secrets.js";
 import type { UserServiceDeps } from "./deps.js";
 
-const keyPageTokens = pageTokens((p): p is { createTime: string; id: string } =>
-  typeof p === "object" && p !== null && typeof (p as { createTime?: unknown }).createTime === "string" && typeof (p as { id?: unknown }).id === "string",
-);
+/** Where a page of API keys ended: the create time and id of its last key. */
+interface KeyPosition {
+  createTime: string;
+  id: string;
+}
+
+const isKeyPosition = (p: unknown): p is KeyPosition =>
+  typeof p === "object" && p !== null && isStoredTime((p as KeyPosition).createTime) && typeof (p as KeyPosition).id === "string";
 
 /** UserService handlers for API keys: create (secret shown once), list, revoke. */
-export function createApiKeyHandlers({ store, clock }: UserServiceDeps) {
+export function createApiKeyHandlers({ store, clock, pageTokenKey }: UserServiceDeps) {
+  const keyPageTokens = pageTokens(pageTokenKey, "ListApiKeys", isKeyPosition);
   return {
     async createApiKey(request) {
       const owner = await store.getUser(userIdOf(request.parent));

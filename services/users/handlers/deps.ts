@@ -13,6 +13,8 @@ export interface UserServiceDeps {
   throttle: LoginThrottle;
   keys: SigningKeys;
   clock: () => Date;
+  /** Authenticates page tokens (derived from the server's secret, so tokens outlive restarts and cross replicas). */
+  pageTokenKey: Buffer;
   /** Where a call comes from, seen through trusted proxies; throttles sign-ins per address. */
   clientAddress(context: Pick<CallContext, "peer" | "metadata">): string;
   /** Aborted when the server begins shutting down. */

@@ -5,7 +5,7 @@ import { roleGrants } from "../../kit/auth/permissions.js";
 import type { Principal } from "../../kit/auth/principal.js";
 import { DomainError } from "../../kit/errors.js";
 import { enumFilterValues, parseFilter, type FilterField } from "../../kit/filter.js";
-import { keysetPageTokens, pageSize, parseOrderBy } from "../../kit/page-token.js";
+import { isTextKeyset, isTimeKeyset, pageSize, pageTokens, parseOrderBy } from "../../kit/page-token.js";
 import type { Handlers } from "../../kit/server.js";
 import { hashPassword, verifyPassword } from "../passwords.js";
 import { toUser, userIdOf, userName } from "../resources.js";
@@ -61,12 +61,16 @@ function changesOf(user: User, paths: readonly string[], caller: Principal, curr
 }
 
 /** UserService handlers for users themselves: CRUD, export, current user, password. */
-export function createUserHandlers({ store, clock, stopping }: UserServiceDeps) {
+export function createUserHandlers({ store, clock, stopping, pageTokenKey }: UserServiceDeps) {
   async function load(name: string): Promise<UserRecord> {
     const user = await store.getUser(userIdOf(name));
     if (!user) throw notFound(name);
     return user;
   }
+
+  // The query binds each token to its order, so each codec only ever sees its own kind of position.
+  const tokensByTime = pageTokens(pageTokenKey, "ListUsers", isTimeKeyset);
+  const tokensByText = pageTokens(pageTokenKey, "ListUsers", isTextKeyset);
 
   return {
     async getUser(request) {
@@ -77,18 +81,19 @@ export function createUserHandlers({ store, clock, stopping }: UserServiceDeps) 
       const query = { filter: request.filter, orderBy: request.orderBy.trim(), showDeleted: request.showDeleted };
       const order: UserOrder = parseOrderBy<UserOrder["field"]>(query.orderBy, "create_time");
       const limit = pageSize(request.pageSize);
+      const tokens = order.field === "create_time" ? tokensByTime : tokensByText;
       const { users, totalSize } = await store.listUsers({
         filter: parseFilter(request.filter, userFilterFields),
         order,
         showDeleted: request.showDeleted,
-        after: keysetPageTokens.decode(request.pageToken, query),
+        after: tokens.decode(request.pageToken, query),
         limit: limit + 1,
       });
       const page = users.slice(0, limit);
       const last = page.at(-1);
       return {
         users: page.map(toUser),
-        nextPageToken: users.length > limit && last ? keysetPageTokens.encode({ value: sortValue(last, order), id: last.id }, query) : "",
+        nextPageToken: users.length > limit && last ? tokens.encode({ value: sortValue(last, order), id: last.id }, query) : "",
         totalSize,
       };
     },

@@ -11,6 +11,8 @@ import {
 import { indexMethods } from "../../../services/kit/grpc/service-definition.js";
 import { createErrorMappingMiddleware } from "../../../services/kit/middleware/error-mapping.js";
 import { createValidationMiddleware, missingRequiredFields, type RequestRule } from "../../../services/kit/middleware/validation.js";
+import { defaultFieldLimits, fieldLimitViolations, type FieldLimits } from "../../../services/kit/field-limits.js";
+import { CreateDeploymentRequestSchema, WatchDeploymentsResponseSchema } from "../../../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import {
   badRequest,
   callError,
@@ -155,6 +157,44 @@ describe("validation middleware", () => {
     expect(wireReason(outcome.status)).toBe("MALFORMED_REQUEST");
   });
 
+  it("refuses a string over 4096 UTF-8 bytes with FIELD_TOO_LONG naming it, before REQUIRED fields and rules", async () => {
+    // 1366 three-byte characters are 4098 bytes: the limit counts bytes, not characters.
+    const long = "€".repeat(1366);
+    expect(await violations(client.createUser({ user: { displayName: long }, password }))).toEqual({ reason: "FIELD_TOO_LONG", fields: ["user.display_name"] });
+    expect(await violations(client.getUser({ name: "x".repeat(4097) }))).toEqual({ reason: "FIELD_TOO_LONG", fields: ["name"] });
+    expect(reached).toEqual([]);
+  });
+
+  it("lets a string of exactly 4096 bytes through to the method's own rule", async () => {
+    expect(await violations(client.createUser({ user: { email: "a@example.com", role: Role.VIEWER, displayName: "x".repeat(4096) }, password }))).toEqual({
+      reason: "INVALID_DISPLAY_NAME",
+      fields: ["user.display_name"],
+    });
+  });
+
+  it("names every oversized field, and list elements by index", async () => {
+    const error = await callError(client.createUser({ user: { email: "e".repeat(5000), environments: ["ok", "y".repeat(5000)] }, password: "p".repeat(5000) }));
+    expect(errorInfo(error)?.reason).toBe("FIELD_TOO_LONG");
+    expect(badRequest(error)?.fieldViolations.map((v) => [v.field, v.description])).toEqual([
+      ["user.email", "must be at most 4096 bytes"],
+      ["user.environments[1]", "must be at most 4096 bytes"],
+      ["password", "must be at most 4096 bytes"],
+    ]);
+    expect(error.details).not.toContain("eeee");
+  });
+
+  it("refuses a repeated field of more than 1000 elements with TOO_MANY_ELEMENTS", async () => {
+    const paths = Array.from({ length: 1001 }, () => "display_name");
+    expect(await violations(client.updateUser({ user: { name: "users/a" }, updateMask: { paths } }))).toEqual({ reason: "TOO_MANY_ELEMENTS", fields: ["update_mask.paths"] });
+  });
+
+  it("bounds filters and page tokens tighter, with their own reasons", async () => {
+    expect(await violations(client.listUsers({ filter: `email = "${"a".repeat(4090)}"` }))).toEqual({ reason: "FILTER_TOO_COMPLEX", fields: ["filter"] });
+    expect(await violations(client.listUsers({ pageToken: "A".repeat(2049) }))).toEqual({ reason: "INVALID_PAGE_TOKEN", fields: ["page_token"] });
+    await client.listUsers({ filter: "f".repeat(4096), pageToken: "A".repeat(2048) });
+    expect(reached).toEqual(["ListUsers"]);
+  });
+
   it("accepts the same request sent raw when its bytes are valid", async () => {
     const bytes = toBinary(GetUserRequestSchema, create(GetUserRequestSchema, { name: "users/a" }));
     const outcome = await rawUnaryCall(served.address, "/launchpad.user.v1.UserService/GetUser", bytes);
@@ -174,5 +214,39 @@ describe("missingRequiredFields", () => {
     const fields = missingRequiredFields(UserService.method.createUser.input, request).map((v) => v.field);
     expect(fields).not.toContain("user.name");
     expect(fields).not.toContain("password");
+  });
+});
+
+describe("fieldLimitViolations", () => {
+  const limits: FieldLimits = {
+    value: { maxBytes: 8, reason: "FIELD_TOO_LONG" },
+    maxElements: 2,
+    overrides: { "launchpad.deployment.v1.Deployment.description": { maxBytes: 3, reason: "DESCRIPTION_TOO_LONG" }, service: { maxBytes: 20, reason: "FIELD_TOO_LONG" } },
+  };
+
+  it("checks map keys (on the map) and values (by key), and map sizes", () => {
+    const request = create(CreateDeploymentRequestSchema, { deployment: { labels: { short: "123456789", ["k".repeat(9)]: "v" } } });
+    expect(fieldLimitViolations(CreateDeploymentRequestSchema, request, limits).map((v) => v.field)).toEqual(["deployment.labels[short]", "deployment.labels"]);
+    const many = create(CreateDeploymentRequestSchema, { deployment: { labels: { a: "1", b: "2", c: "3" } } });
+    expect(fieldLimitViolations(CreateDeploymentRequestSchema, many, limits)).toEqual([
+      { field: "deployment.labels", reason: "TOO_MANY_ELEMENTS", description: "must have at most 2 elements" },
+    ]);
+  });
+
+  it("prefers an override by full name, then by field name, then the default", () => {
+    const request = create(CreateDeploymentRequestSchema, { deployment: { description: "abcd", service: "a-long-service-name", version: "123456789" } });
+    expect(fieldLimitViolations(CreateDeploymentRequestSchema, request, limits)).toEqual([
+      { field: "deployment.version", reason: "FIELD_TOO_LONG", description: "must be at most 8 bytes" },
+      { field: "deployment.description", reason: "DESCRIPTION_TOO_LONG", description: "must be at most 3 bytes" },
+    ]);
+  });
+
+  it("reads the set member of a oneof and descends into it", () => {
+    const message = create(WatchDeploymentsResponseSchema, { kind: { case: "snapshot", value: { deployments: [{ service: "s" }, { environment: "production" }] } } });
+    expect(fieldLimitViolations(WatchDeploymentsResponseSchema, message, limits).map((v) => v.field)).toEqual(["snapshot.deployments[1].environment"]);
+  });
+
+  it("finds nothing in an empty request under the defaults", () => {
+    expect(fieldLimitViolations(CreateDeploymentRequestSchema, create(CreateDeploymentRequestSchema), defaultFieldLimits)).toEqual([]);
   });
 });
