@@ -7,9 +7,12 @@ import { deriveKey, loadSecretKey } from "../kit/secret-key.js";
 import { createServiceServer } from "../kit/server.js";
 import { bootstrapAdmin, type BootstrapAdmin } from "./bootstrap-admin.js";
 import type { UsersConfig } from "./config.js";
-import { createClientAddress } from "./client-address.js";
+import { loadProxySecret } from "../kit/proxy-secret.js";
+import { createClientAddress, parseTrustedProxies } from "./client-address.js";
 import { createLocalVerifier } from "./credentials.js";
+import { createIdentityChangeFeed } from "./identity-feed.js";
 import { createLoginThrottle, defaultThrottlePolicy } from "./login-throttle.js";
+import { createPasswords } from "./passwords.js";
 import { createUserService } from "./service.js";
 import { createSessions } from "./sessions.js";
 import { loadSigningKeys } from "./signing-keys.js";
@@ -32,13 +35,23 @@ export async function buildUsersServer(
   logger: Logger,
   clock: () => Date = () => new Date(),
 ): Promise<UsersServer> {
+  const secret = loadSecretKey(config, config.databaseUrl ? "LAUNCHPAD_USERS_DATABASE_URL" : undefined);
   const store = await openUserStore({ url: config.databaseUrl || undefined, sqlitePath: join(config.dataDir, "users.db") });
   try {
-    const secret = loadSecretKey(config);
-    const keys = await loadSigningKeys(store, clock());
-    const admin = await bootstrapAdmin(store, { email: config.adminEmail, password: config.adminPassword }, clock());
+    const keys = await loadSigningKeys(store, {
+      secret,
+      rotationMs: config.signingKeyRotation,
+      accessTokenTtlMs: config.accessTokenTtl,
+      clock,
+      logger,
+    });
+    const passwords = createPasswords(config.passwordCost);
+    const admin = await bootstrapAdmin(store, passwords, { email: config.adminEmail, password: config.adminPassword }, clock());
+    const proxySecret = loadProxySecret(config);
+    if (proxySecret === "") logger.warn("no LAUNCHPAD_PROXY_SECRET: x-forwarded-for is ignored, so sign-ins through the edge are throttled by the edge's address");
     const rules = { issuer: config.issuer, audience: config.audience };
     const verifier = createLocalVerifier(store, keys, rules, clock);
+    const identityChanges = createIdentityChangeFeed(store, { heartbeatMs: config.identityHeartbeat, logger });
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const server = createServiceServer({ logger, registry, verifier, services: [UserService], rules: userRequestRules });
@@ -55,12 +68,23 @@ export async function buildUsersServer(
           accessTokenTtlMs: config.accessTokenTtl,
           refreshTokenTtlMs: config.refreshTokenTtl,
         }),
-        clientAddress: createClientAddress(new Set(config.trustedProxies.split(",").map((a) => a.trim()).filter(Boolean))),
+        clientAddress: createClientAddress(parseTrustedProxies(config.trustedProxies), proxySecret),
         throttle: createLoginThrottle(store, { ...defaultThrottlePolicy, baseDelayMs: config.loginDelay }),
+        passwords,
         pageTokenKey: deriveKey(secret, "page-token"),
+        identityChanges,
       }),
     );
-    return { server, registry, admin, close: () => store.close() };
+    return {
+      server,
+      registry,
+      admin,
+      async close() {
+        keys.stop();
+        identityChanges.close();
+        await store.close();
+      },
+    };
   } catch (error) {
     await store.close();
     throw error;

@@ -1,6 +1,8 @@
 import type { CallContext } from "nice-grpc-common";
 import type { createLocalVerifier } from "../credentials.js";
+import type { IdentityChangeFeed } from "../identity-feed.js";
 import type { LoginThrottle } from "../login-throttle.js";
+import type { Passwords } from "../passwords.js";
 import type { Sessions } from "../sessions.js";
 import type { SigningKeys } from "../signing-keys.js";
 import type { UserStore } from "../store/types.js";
@@ -11,12 +13,15 @@ export interface UserServiceDeps {
   sessions: Sessions;
   verifier: ReturnType<typeof createLocalVerifier>;
   throttle: LoginThrottle;
+  passwords: Passwords;
   keys: SigningKeys;
   clock: () => Date;
   /** Authenticates page tokens (derived from the server's secret, so tokens outlive restarts and cross replicas). */
   pageTokenKey: Buffer;
   /** Where a call comes from, seen through trusted proxies; throttles sign-ins per address. */
   clientAddress(context: Pick<CallContext, "peer" | "metadata">): string;
+  /** Wakes identity-change streams when changes are committed. */
+  identityChanges: IdentityChangeFeed;
   /** Aborted when the server begins shutting down. */
   stopping: AbortSignal;
 }

@@ -2,6 +2,7 @@ import type { Kysely, Selectable } from "kysely";
 import type { Database } from "../../kit/database/open-database.js";
 import { keysetAfter } from "../../kit/database/keyset.js";
 import { fromStoredTime, toStoredTime } from "../../kit/database/times.js";
+import { recordIdentityChange, userSubject } from "./identity-changes.js";
 import type { ApiKeysTable, UserSchema } from "./schema.js";
 import type { ApiKeyRecord, UserStore } from "./types.js";
 
@@ -44,20 +45,21 @@ export function createApiKeyQueries(
 
     revokeApiKey(userId, id, now) {
       return db.transaction().execute(async (trx) => {
+        const read = () =>
+          trx.selectFrom("api_keys").selectAll().where("id", "=", id).where("user_id", "=", userId).executeTakeFirst();
+        // Only a real revocation is recorded, so deleting unknown or revoked
+        // keys adds nothing to the log; recorded before the key row is locked
+        // (see recordIdentityChange).
+        const found = await read();
+        if (!found || found.revoke_time !== null) return found && toApiKeyRecord(found);
+        await recordIdentityChange(trx, `${userSubject(userId)}/apiKeys/${id}`, now);
         await trx
           .updateTable("api_keys")
           .set({ revoke_time: toStoredTime(now) })
           .where("id", "=", id)
-          .where("user_id", "=", userId)
           .where("revoke_time", "is", null)
           .execute();
-        const row = await trx
-          .selectFrom("api_keys")
-          .selectAll()
-          .where("id", "=", id)
-          .where("user_id", "=", userId)
-          .executeTakeFirst();
-        return row && toApiKeyRecord(row);
+        return toApiKeyRecord((await read())!);
       });
     },
 

@@ -1,5 +1,6 @@
 import { openDatabase } from "../../kit/database/open-database.js";
 import { createApiKeyQueries } from "./api-keys.js";
+import { createIdentityChangeQueries } from "./identity-changes.js";
 import { createLoginFailureQueries } from "./login-failures.js";
 import { migrations } from "./migrations.js";
 import type { UserSchema } from "./schema.js";
@@ -22,6 +23,7 @@ export async function openUserStore(options: { url?: string; sqlitePath: string 
     ...createSessionQueries(database),
     ...createSigningKeyQueries(database),
     ...createLoginFailureQueries(database),
+    ...createIdentityChangeQueries(database),
     close: () => database.close(),
   };
 }

@@ -3,6 +3,8 @@ import type { Kysely, Migration } from "kysely";
 /** The users service's migrations, applied in name order; never edit one once released. */
 export const migrations: Record<string, Migration> = {
   "0001-create-tables": { up: createTables },
+  "0002-signing-key-rotation": { up: sealAndScheduleSigningKeys },
+  "0003-identity-changes": { up: createIdentityChanges },
 };
 
 // Kysely<any>: a migration must keep working after schema.ts has moved on.
@@ -82,4 +84,31 @@ async function createTables(db: Kysely<any>): Promise<void> {
     .addColumn("failures", "integer", (c) => c.notNull())
     .addColumn("window_start", "text", (c) => c.notNull())
     .execute();
+}
+
+// The private JWK column now holds it sealed; the users service seals older
+// plaintext rows at start, as only it has the key. Existing keys sign from
+// the time they were made.
+async function sealAndScheduleSigningKeys(db: Kysely<any>): Promise<void> {
+  await db.schema.alterTable("signing_keys").renameColumn("private_jwk", "sealed_private_jwk").execute();
+  await db.schema.alterTable("signing_keys").addColumn("activate_time", "text", (c) => c.notNull().defaultTo("")).execute();
+  await db.updateTable("signing_keys").set((eb) => ({ activate_time: eb.ref("create_time") })).execute();
+}
+
+// The log WatchIdentityChanges serves, numbered by one counter row that
+// writers lock (see store/identity-changes.ts).
+async function createIdentityChanges(db: Kysely<any>): Promise<void> {
+  await db.schema
+    .createTable("identity_revision")
+    .addColumn("id", "integer", (c) => c.primaryKey())
+    .addColumn("value", "integer", (c) => c.notNull())
+    .execute();
+  await db.insertInto("identity_revision").values({ id: 1, value: 0 }).execute();
+  await db.schema
+    .createTable("identity_changes")
+    .addColumn("revision", "integer", (c) => c.primaryKey())
+    .addColumn("subject", "text", (c) => c.notNull())
+    .addColumn("change_time", "text", (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex("identity_changes_change_time").on("identity_changes").column("change_time").execute();
 }

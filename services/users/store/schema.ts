@@ -9,6 +9,8 @@ export interface UserSchema {
   refresh_tokens: RefreshTokensTable;
   signing_keys: SigningKeysTable;
   login_failures: LoginFailuresTable;
+  identity_revision: IdentityRevisionTable;
+  identity_changes: IdentityChangesTable;
 }
 
 /** One row per user, disabled ones included. */
@@ -62,13 +64,14 @@ export interface RefreshTokensTable {
   rotate_time: string | null;
 }
 
-/** JWT signing keys; JWKs are JSON text. */
+/** JWT signing keys; the public JWK is JSON text, the private one a compact JWE sealed with the server's secret key. */
 export interface SigningKeysTable {
   kid: string;
   algorithm: string;
   public_jwk: string;
-  private_jwk: string;
+  sealed_private_jwk: string;
   create_time: string;
+  activate_time: string;
 }
 
 /** Failed sign-in counters per key and window. */
@@ -76,4 +79,18 @@ export interface LoginFailuresTable {
   key: string;
   failures: number;
   window_start: string;
+}
+
+/** The one row (id 1) numbering identity changes; its value is the latest revision. */
+export interface IdentityRevisionTable {
+  id: number;
+  value: number;
+}
+
+/** Identity changes, one per revision: whose credentials may have changed, and when. */
+export interface IdentityChangesTable {
+  revision: number;
+  /** The changed resource's name: "users/{id}", "users/{id}/apiKeys/{key}" or "sessions/{id}". */
+  subject: string;
+  change_time: string;
 }

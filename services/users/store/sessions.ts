@@ -1,6 +1,8 @@
 import type { Kysely, Selectable } from "kysely";
+import { sessionSubjectName } from "../../kit/auth/identity-subjects.js";
 import type { Database } from "../../kit/database/open-database.js";
 import { fromStoredTime, toStoredTime } from "../../kit/database/times.js";
+import { recordIdentityChange, userSubject } from "./identity-changes.js";
 import type { RefreshTokensTable, SessionsTable, UserSchema } from "./schema.js";
 import type { RefreshTokenRecord, SessionRecord, UserStore } from "./types.js";
 import { toUserRecord } from "./users.js";
@@ -72,26 +74,38 @@ export function createSessionQueries(
       });
     },
 
-    async revokeSession(id, now) {
-      await db
-        .updateTable("sessions")
-        .set({ revoke_time: toStoredTime(now) })
-        .where("id", "=", id)
-        .where("revoke_time", "is", null)
-        .execute();
+    revokeSession(id, now) {
+      return db.transaction().execute(async (trx) => {
+        await recordIdentityChange(trx, sessionSubjectName(id), now);
+        await trx
+          .updateTable("sessions")
+          .set({ revoke_time: toStoredTime(now) })
+          .where("id", "=", id)
+          .where("revoke_time", "is", null)
+          .execute();
+      });
     },
 
-    revokeUserSessions: (userId, now) => revokeAllSessions(db, userId, now),
+    revokeUserSessions(userId, now, keepSessionId) {
+      return db.transaction().execute(async (trx) => {
+        await recordIdentityChange(trx, userSubject(userId), now);
+        await revokeAllSessions(trx, userId, now, keepSessionId);
+      });
+    },
   };
 }
 
-/** Revokes every unrevoked session of a user; also part of disabling it. */
-export async function revokeAllSessions(db: Kysely<UserSchema>, userId: string, now: Date): Promise<void> {
+/**
+ * Revokes every unrevoked session of a user, but `keepSessionId` when given
+ * (a password change keeps the sign-in that made it); also part of disabling it.
+ */
+export async function revokeAllSessions(db: Kysely<UserSchema>, userId: string, now: Date, keepSessionId?: string): Promise<void> {
   await db
     .updateTable("sessions")
     .set({ revoke_time: toStoredTime(now) })
     .where("user_id", "=", userId)
     .where("revoke_time", "is", null)
+    .$if(keepSessionId !== undefined, (q) => q.where("id", "!=", keepSessionId!))
     .execute();
 }
 

@@ -82,20 +82,38 @@ export interface RefreshTokenRecord {
   rotateTime: Date | null;
 }
 
-/** A JWT signing key pair; the private half never leaves the users service. */
+/** A JWT signing key pair; the private half never leaves the users service, and is stored sealed. */
 export interface SigningKeyRecord {
   kid: string;
   algorithm: string;
   publicJwk: Record<string, unknown>;
-  privateJwk: Record<string, unknown>;
+  /** The private JWK as a compact JWE (dir, A256GCM); rows older than sealing hold its plain JSON until start-up seals them. */
+  sealedPrivateJwk: string;
+  /** When it was made, and published. */
   createTime: Date;
+  /** From when it signs new access tokens. */
+  activateTime: Date;
 }
 
-/** Failed sign-ins counted for one key ("email:..." or "address:..."). */
-export interface LoginFailureRecord {
+/** Password checks counted for one key (a hash of the account's email or the client's address) in its window. */
+export interface LoginAttemptCount {
   key: string;
-  failures: number;
+  /** Checks reserved in the window, this one included, less those that succeeded. */
+  attempts: number;
   windowStart: Date;
+}
+
+/**
+ * Credentials of a subject issued before changeTime may no longer hold: a
+ * session revoked; a user disabled, or their role, environments or password
+ * changed; an API key revoked. Every change that revokes or alters
+ * credentials records one, in its own transaction.
+ */
+export interface IdentityChangeRecord {
+  revision: number;
+  /** "users/{id}", "users/{id}/apiKeys/{key}" or "sessions/{id}". */
+  subject: string;
+  changeTime: Date;
 }
 
 /** All SQL of the users service. Every method runs its statements atomically. */
@@ -109,16 +127,21 @@ export interface UserStore {
   countUsers(): Promise<number>;
   /** Throws DomainError already-exists/EMAIL_TAKEN when the email is taken. */
   createUser(user: UserRecord): Promise<UserRecord>;
+  /** Replaces a password hash made with weaker parameters by one of the same password, if it is still `current`. */
+  upgradePasswordHash(id: string, current: string, next: string): Promise<void>;
   /**
    * Applies changes when the stored version equals expectedVersion (when
    * given), else aborted/ETAG_MISMATCH. Refuses to leave no active admin
    * (failed-precondition/LAST_ADMIN), atomically even across replicas.
-   * Throws not-found/USER_NOT_FOUND for an unknown or disabled user.
+   * Throws not-found/USER_NOT_FOUND for an unknown or disabled user. A
+   * change of role, environments or password is recorded as an identity
+   * change of the user.
    */
   updateUser(id: string, changes: UserChanges, expectedVersion: number | undefined, now: Date): Promise<UserRecord>;
   /**
    * Disables the user, revokes its API keys and sessions in the same
-   * transaction; same version and last-admin rules as updateUser.
+   * transaction, recorded as an identity change of the user; same version
+   * and last-admin rules as updateUser.
    */
   disableUser(id: string, expectedVersion: number | undefined, now: Date): Promise<UserRecord>;
 
@@ -128,7 +151,7 @@ export interface UserStore {
     userId: string,
     options: { showRevoked: boolean; limit: number; after?: { createTime: Date; id: string } },
   ): Promise<{ keys: ApiKeyRecord[]; totalSize: number }>;
-  /** Sets revoke_time if not yet set; returns the key, or undefined if unknown. */
+  /** Sets revoke_time if not yet set, recorded as an identity change of the key; returns the key, or undefined if unknown. */
   revokeApiKey(userId: string, id: string, now: Date): Promise<ApiKeyRecord | undefined>;
   /** Records a use; callers throttle this to once a minute per key. */
   touchApiKey(id: string, now: Date): Promise<void>;
@@ -143,17 +166,45 @@ export interface UserStore {
    * rotated yet (compare-and-set); false when it already was.
    */
   rotateRefreshToken(currentId: string, next: RefreshTokenRecord, now: Date): Promise<boolean>;
+  /** Revokes a session; recorded as an identity change of the session. */
   revokeSession(id: string, now: Date): Promise<void>;
-  revokeUserSessions(userId: string, now: Date): Promise<void>;
+  /**
+   * Revokes every unrevoked session of the user, but `keepSessionId` (the
+   * caller's own) when given; recorded as an identity change of the user.
+   */
+  revokeUserSessions(userId: string, now: Date, keepSessionId?: string): Promise<void>;
 
+  /** Every signing key, oldest activation first. */
   listSigningKeys(): Promise<SigningKeyRecord[]>;
   /** Inserts the key unless one exists already (first start races); returns all keys. */
   addSigningKeyIfNone(key: SigningKeyRecord): Promise<SigningKeyRecord[]>;
+  /**
+   * Inserts the key unless a key activates later than `newestSeen` (another
+   * replica rotated first): a compare-and-set, atomic across replicas. True when inserted.
+   */
+  addSigningKeyUnlessNewer(key: SigningKeyRecord, newestSeen: Date): Promise<boolean>;
+  /** Replaces a key's sealed private JWK if it still is `current`; on SQLite also purges the old text from the write-ahead log. */
+  resealSigningKey(kid: string, current: string, sealed: string): Promise<void>;
+  deleteSigningKeys(kids: string[]): Promise<void>;
 
-  getLoginFailures(keys: string[]): Promise<LoginFailureRecord[]>;
-  /** Adds one failure to each key, starting a new window when the old one ended. */
-  recordLoginFailure(keys: string[], now: Date, windowMs: number): Promise<void>;
-  clearLoginFailures(keys: string[]): Promise<void>;
+  /**
+   * Adds one attempt to each key, starting a new window when the old one
+   * ended, and returns the new counts; atomic per key across replicas.
+   */
+  reserveLoginAttempt(keys: string[], now: Date, windowMs: number): Promise<LoginAttemptCount[]>;
+  /** After a successful check: deletes `clearedKey`'s counter and takes one attempt off `returnedKey`'s. */
+  releaseLoginAttempt(clearedKey: string, returnedKey: string): Promise<void>;
+  /** Deletes up to `limit` counters whose window started at or before `endedBefore`; returns how many. */
+  pruneLoginAttempts(endedBefore: Date, limit: number): Promise<number>;
+
+  /** The latest identity-change revision; 0 before the first change. */
+  identityRevision(): Promise<number>;
+  /**
+   * Up to `limit` identity changes after `afterRevision`, in revision order.
+   * Revisions have no gaps, so a first change later than afterRevision + 1
+   * means the ones between are no longer kept.
+   */
+  listIdentityChanges(afterRevision: number, limit: number): Promise<IdentityChangeRecord[]>;
 
   close(): Promise<void>;
 }

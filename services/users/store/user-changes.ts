@@ -5,6 +5,7 @@ import { forUpdate } from "../../kit/database/locks.js";
 import type { Database } from "../../kit/database/open-database.js";
 import { toStoredTime } from "../../kit/database/times.js";
 import { revokeAllApiKeys } from "./api-keys.js";
+import { recordIdentityChange, userSubject } from "./identity-changes.js";
 import type { UserSchema, UsersTable } from "./schema.js";
 import { revokeAllSessions } from "./sessions.js";
 import { toUserRecord } from "./users.js";
@@ -65,7 +66,9 @@ export function createUserChanges(database: Database<UserSchema>): Pick<UserStor
   return {
     updateUser(id, changes, expectedVersion, now) {
       const demotes = changes.role !== undefined && changes.role !== Role.ADMIN;
+      const changesCredentials = [changes.role, changes.environments, changes.passwordHash].some((value) => value !== undefined);
       return db.transaction().execute(async (trx) => {
+        if (changesCredentials) await recordIdentityChange(trx, userSubject(id), now);
         const user = await lockForChange(trx, id, expectedVersion, demotes);
         return write(trx, user, { ...changedColumns(changes), update_time: toStoredTime(now) });
       });
@@ -74,6 +77,7 @@ export function createUserChanges(database: Database<UserSchema>): Pick<UserStor
     disableUser(id, expectedVersion, now) {
       const at = toStoredTime(now);
       return db.transaction().execute(async (trx) => {
+        await recordIdentityChange(trx, userSubject(id), now);
         const user = await lockForChange(trx, id, expectedVersion, true);
         const disabled = await write(trx, user, { state: UserState.DISABLED, delete_time: at, update_time: at });
         await revokeAllApiKeys(trx, id, now);
