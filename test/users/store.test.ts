@@ -72,13 +72,14 @@ function aRefreshToken(sessionId: string): RefreshTokenRecord {
   };
 }
 
-function aSigningKey(kid: string): SigningKeyRecord {
+function aSigningKey(kid: string, activateMinutes = 0): SigningKeyRecord {
   return {
     kid,
     algorithm: "EdDSA",
     publicJwk: { kty: "OKP", crv: "Ed25519", x: kid },
-    privateJwk: { kty: "OKP", crv: "Ed25519", x: kid, d: "secret" },
+    sealedPrivateJwk: `sealed.${kid}`,
     createTime: at(0),
+    activateTime: at(activateMinutes),
   };
 }
 
@@ -497,6 +498,37 @@ describe.each(await storeTargets())("UserStore on $name", (target) => {
       const stored = await store.listSigningKeys();
       expect(stored).toHaveLength(1);
       for (const keys of results) expect(keys).toEqual(stored);
+    });
+
+    it("addSigningKeyUnlessNewer adds the next key only while no key activates after the newest one seen", async () => {
+      const first = aSigningKey("first");
+      await store.addSigningKeyIfNone(first);
+      expect(await store.addSigningKeyUnlessNewer(aSigningKey("second", 60), first.activateTime)).toBe(true);
+      expect(await store.addSigningKeyUnlessNewer(aSigningKey("late", 60), first.activateTime)).toBe(false);
+      expect((await store.listSigningKeys()).map((key) => key.kid)).toEqual(["first", "second"]);
+    });
+
+    it("concurrent addSigningKeyUnlessNewer calls (replicas rotating together) add one key", async () => {
+      const first = aSigningKey("first");
+      await store.addSigningKeyIfNone(first);
+      const added = await Promise.all(["a", "b", "c", "d"].map((kid) => store.addSigningKeyUnlessNewer(aSigningKey(kid, 60), first.activateTime)));
+      expect(added.filter(Boolean)).toHaveLength(1);
+      expect(await store.listSigningKeys()).toHaveLength(2);
+    });
+
+    it("resealSigningKey replaces the private JWK only if it is still the one read", async () => {
+      await store.addSigningKeyIfNone(aSigningKey("k"));
+      await store.resealSigningKey("k", "sealed.k", "resealed");
+      await store.resealSigningKey("k", "sealed.k", "lost");
+      expect((await store.listSigningKeys())[0]!.sealedPrivateJwk).toBe("resealed");
+    });
+
+    it("deleteSigningKeys deletes the named keys", async () => {
+      const first = aSigningKey("first");
+      await store.addSigningKeyIfNone(first);
+      await store.addSigningKeyUnlessNewer(aSigningKey("second", 60), first.activateTime);
+      await store.deleteSigningKeys(["first"]);
+      expect((await store.listSigningKeys()).map((key) => key.kid)).toEqual(["second"]);
     });
   });
 
