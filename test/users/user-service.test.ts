@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { Status } from "nice-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toJsonString } from "@bufbuild/protobuf";
@@ -13,7 +14,9 @@ describe.each(await storeTargets())("UserService over a real gRPC connection, on
 
   beforeAll(async () => {
     const location = target.fresh();
-    service = await startTestUsers(location.url ? { LAUNCHPAD_USERS_DATABASE_URL: location.url } : {});
+    // Replicas on PostgreSQL share a configured secret key.
+    const onPostgres = { LAUNCHPAD_USERS_DATABASE_URL: location.url!, LAUNCHPAD_SECRET_KEY: randomBytes(32).toString("base64") };
+    service = await startTestUsers(location.url ? onPostgres : {});
     adminToken = await service.login(admin.email, admin.password);
   });
   afterAll(async () => {
