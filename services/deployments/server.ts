@@ -64,6 +64,8 @@ export async function buildDeploymentsServer(
     users: config.usersAddress,
     rules: { issuer: config.issuer, audience: config.audience },
     apiKeyCacheTtlMs: config.apiKeyCacheTtl,
+    identityStaleAfterMs: config.identityStaleAfter,
+    logger,
   });
   const server = createServiceServer({ logger, registry, verifier, services: [DeploymentService], rules: deploymentRequestRules });
   const pageTokenKey = deriveKey(secret, "page-token");

@@ -25,6 +25,13 @@ export interface AccessTokenRules {
   audience: string;
 }
 
+/** A verified access token: who it speaks for, when it was issued (0 when it does not say) and expires, in ms since the epoch. */
+export interface VerifiedAccessToken {
+  principal: Principal;
+  issuedAt: number;
+  expiresAt: number;
+}
+
 /**
  * Verifies access tokens locally: signature by a published key, the pinned
  * algorithm, expiry, issuer and audience. Verified tokens are remembered
@@ -32,7 +39,7 @@ export interface AccessTokenRules {
  * check once.
  */
 export function createAccessTokenVerifier(source: KeySetSource, rules: AccessTokenRules, cacheSize = 10_000) {
-  const verified = new Map<string, { principal: Principal; expiresAt: number }>();
+  const verified = new Map<string, VerifiedAccessToken>();
 
   async function verifyWith(token: string, keys: JSONWebKeySet): Promise<AccessTokenClaims> {
     const { payload } = await jwtVerify<AccessTokenClaims>(token, createLocalJWKSet(keys), {
@@ -44,9 +51,9 @@ export function createAccessTokenVerifier(source: KeySetSource, rules: AccessTok
     return payload;
   }
 
-  async function verify(token: string, signal?: AbortSignal): Promise<Principal> {
+  async function verifyIssued(token: string, signal?: AbortSignal): Promise<VerifiedAccessToken> {
     const hit = verified.get(token);
-    if (hit && hit.expiresAt > Date.now()) return hit.principal;
+    if (hit && hit.expiresAt > Date.now()) return hit;
     let claims: AccessTokenClaims;
     try {
       claims = await verifyWith(token, await source.keySet({ refresh: false, signal }));
@@ -58,13 +65,17 @@ export function createAccessTokenVerifier(source: KeySetSource, rules: AccessTok
         throw unauthenticated(retryError);
       }
     }
-    const principal = principalOf(claims);
+    const entry = { principal: principalOf(claims), issuedAt: (claims.iat ?? 0) * 1000, expiresAt: claims.exp! * 1000 };
     if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
-    verified.set(token, { principal, expiresAt: claims.exp! * 1000 });
-    return principal;
+    verified.set(token, entry);
+    return entry;
   }
 
-  return { verify };
+  return {
+    verifyIssued,
+    /** The principal of a valid token. */
+    verify: async (token: string, signal?: AbortSignal): Promise<Principal> => (await verifyIssued(token, signal)).principal,
+  };
 }
 
 function principalOf(claims: AccessTokenClaims): Principal {

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { abortable, isAbortError } from "abort-controller-x";
 import type { JSONWebKeySet, JWK } from "jose";
-import { ClientError, Status, createChannel, createClientFactory, type Channel, type Client } from "nice-grpc";
+import { ClientError, Metadata, Status, createChannel, createClientFactory, type Channel, type Client } from "nice-grpc";
 import { ErrorInfo, RichClientError, errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import type { JsonWebKey } from "../../../gen/launchpad/user/v1/user_pb.js";
 import { UserService } from "../../../gen/launchpad/user/v1/user_service_pb.js";
@@ -10,7 +10,9 @@ import { DomainError } from "../errors.js";
 import { createDeadlineMiddleware, type DeadlineCallOptions } from "../grpc/client-deadline.js";
 import { toNiceService, type NiceDefinitionOf } from "../grpc/service-definition.js";
 import type { Logger } from "../logger.js";
-import { createAccessTokenVerifier, type AccessTokenRules, type KeySetSource } from "./access-token.js";
+import { createAccessTokenVerifier, type AccessTokenRules, type KeySetSource, type VerifiedAccessToken } from "./access-token.js";
+import { createIdentityFollower, type FollowerStamp } from "./identity-follower.js";
+import { opaqueSubject, sessionSubjectName } from "./identity-subjects.js";
 import type { CredentialVerifier, Principal } from "./principal.js";
 
 /** How to reach the users service and how long to trust its answers. */
@@ -19,12 +21,14 @@ export interface RemoteVerifierOptions {
   users: Channel | string;
   /** Issuer and audience every access token must name. */
   rules: AccessTokenRules;
-  /** How long an accepted API key is trusted without asking again; 30 s unless given. */
+  /** How long an accepted API key is trusted without asking again, changes aside; 30 s unless given. */
   apiKeyCacheTtlMs?: number;
   /** Deadline of each call to the users service, retries included; 2 s unless given. */
   callTimeoutMs?: number;
   /** The least time between two JWKS refetches caused by unknown key ids; 5 s unless given. */
   jwksRefreshIntervalMs?: number;
+  /** With the identity-change stream unheard for this long, every credential is checked with users; 5 s unless given. */
+  identityStaleAfterMs?: number;
   /** The time; tests move it forward to expire cached answers. */
   clock?: () => Date;
   /** Where refetches and upstream failures are logged; silent unless given. */
@@ -33,33 +37,48 @@ export interface RemoteVerifierOptions {
 
 /** A credential verifier backed by the users service. */
 export interface RemoteVerifier extends CredentialVerifier {
-  /** Closes the channel, if the verifier made it from an address. */
+  /** Stops following identity changes and closes the channel, if the verifier made it from an address. */
   close(): void;
 }
 
 type UserClient = Client<NiceDefinitionOf<typeof UserService>, DeadlineCallOptions>;
 
-/** The most API keys remembered at once; the oldest is forgotten first. */
-const apiKeyCacheSize = 10_000;
+/** The most API keys, and rechecked access tokens, remembered at once; the oldest is forgotten first. */
+const cacheSize = 10_000;
+
+/** An answer of the users service about a credential, and what the follower knew when it was asked. */
+interface Checked {
+  outcome: Principal | DomainError;
+  stamp: FollowerStamp;
+  expiresAt: number;
+}
 
 /**
  * Verifies credentials for services other than users, by asking the users
- * service over gRPC.
+ * service over gRPC, and follows its identity changes (WatchIdentityChanges)
+ * so that revocations reach it within about a second.
  *
  * Access tokens are verified locally, against the JWKS fetched with GetJwks:
  * once, on first use, then again only when a token names an unknown key id,
  * at most once per `jwksRefreshIntervalMs`, so a flood of made-up key ids
- * cannot hammer users. The principal comes from the token's claims, so a
- * disabled user's or signed-out session's access token stays valid here
- * until it expires (the access token TTL), while the users service itself,
- * which re-reads the user and session, refuses it at once.
+ * cannot hammer users. A token is trusted from its claims unless it may
+ * predate a change of its user or sign-in (logout, disabled, role,
+ * environments or password changed) or the follower's start; such a token is
+ * checked with users (GetCurrentUser, which re-reads the user and session)
+ * and the answer, principal or refusal, is kept until the next change of its
+ * user or session. So a demoted deployer's old token now carries the viewer
+ * role, and a signed-out one is refused.
  *
  * API keys are checked with AuthenticateApiKey, and an accepted key is
  * remembered for `apiKeyCacheTtlMs` (under a SHA-256 of its secret, never the
- * secret), so a revoked key, or one whose user was disabled, keeps working
- * here for at most that long. Refusals are not remembered, so a key works the
- * moment it is created. Concurrent checks of one key, and concurrent JWKS
- * fetches, share one call.
+ * secret), or until its key or user changes. Refusals are not remembered, so
+ * a key works the moment it is created. Concurrent checks of one credential,
+ * and concurrent JWKS fetches, share one call.
+ *
+ * Fails closed: when the identity-change stream has been unheard for
+ * `identityStaleAfterMs`, nothing is trusted from local knowledge; every
+ * credential is checked with users, so when users cannot answer either,
+ * calls fail with UNAVAILABLE AUTH_SERVICE_UNAVAILABLE.
  *
  * Every call has a deadline of `callTimeoutMs` and is retried on UNAVAILABLE
  * within it. Refusals are UNAUTHENTICATED with the users service's reason;
@@ -67,7 +86,7 @@ const apiKeyCacheSize = 10_000;
  * hang and never INTERNAL.
  */
 export function createRemoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
-  const { rules, apiKeyCacheTtlMs = 30_000, callTimeoutMs = 2_000, jwksRefreshIntervalMs = 5_000 } = options;
+  const { rules, apiKeyCacheTtlMs = 30_000, callTimeoutMs = 2_000, jwksRefreshIntervalMs = 5_000, identityStaleAfterMs = 5_000 } = options;
   const clock = options.clock ?? (() => new Date());
   const log = options.logger;
   const channel = typeof options.users === "string" ? createChannel(options.users) : options.users;
@@ -78,10 +97,39 @@ export function createRemoteVerifier(options: RemoteVerifierOptions): RemoteVeri
 
   const keySource = createJwksSource(client, jwksRefreshIntervalMs, () => clock().getTime(), log);
   const tokens = createAccessTokenVerifier(keySource, rules);
-  const apiKeys = new Map<string, { principal: Principal; expiresAt: number }>();
+  const identities = createIdentityFollower({ client, staleAfterMs: identityStaleAfterMs, logger: log });
+  const apiKeys = new Map<string, Checked & { subjects: string[] }>();
+  const accessTokens = new Map<string, Checked>();
   const lookups = new Map<string, SharedCall<Principal>>();
 
+  function remember<T extends Checked>(cache: Map<string, T>, id: string, entry: T) {
+    cache.delete(id);
+    if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!);
+    cache.set(id, entry);
+  }
+
+  /** The remembered answer for a credential, if the follower is fresh and nothing it depends on changed since. */
+  function recall(entry: Checked | undefined, subjects: readonly string[]): Principal | undefined {
+    if (!entry || entry.expiresAt <= clock().getTime() || !identities.fresh() || identities.changedSince(entry.stamp, subjects)) {
+      return undefined;
+    }
+    if (entry.outcome instanceof DomainError) throw entry.outcome;
+    return entry.outcome;
+  }
+
+  /** Runs one call per credential id at a time, shared by every concurrent caller. */
+  function shared(id: string, run: (signal: AbortSignal) => Promise<Principal>, signal: AbortSignal | undefined): Promise<Principal> {
+    let lookup = lookups.get(id);
+    if (!lookup) {
+      const started = shareCall(run, () => lookups.delete(id));
+      lookups.set(id, started);
+      lookup = started;
+    }
+    return lookup.join(signal);
+  }
+
   async function authenticateApiKey(secret: string, id: string, signal: AbortSignal): Promise<Principal> {
+    const stamp = identities.stamp();
     let response;
     try {
       response = await client.authenticateApiKey({ apiKey: secret }, { signal });
@@ -92,43 +140,71 @@ export function createRemoteVerifier(options: RemoteVerifierOptions): RemoteVeri
     if (!found) throw upstreamError(new Error("AuthenticateApiKey answered without a principal"), "INVALID_API_KEY", log);
     const { user, email, kind, role, environments } = found;
     const principal: Principal = { user, email, kind, role, environments, credential: "api-key", sessionId: "" };
-    const now = clock().getTime();
     const keyExpiresAt = response.expireTime ? timestampDate(response.expireTime).getTime() : Infinity;
-    apiKeys.delete(id);
-    if (apiKeys.size >= apiKeyCacheSize) apiKeys.delete(apiKeys.keys().next().value!);
-    apiKeys.set(id, { principal, expiresAt: Math.min(now + apiKeyCacheTtlMs, keyExpiresAt) });
+    remember(apiKeys, id, {
+      outcome: principal,
+      stamp,
+      expiresAt: Math.min(clock().getTime() + apiKeyCacheTtlMs, keyExpiresAt),
+      subjects: [opaqueSubject(response.apiKey), opaqueSubject(user)],
+    });
+    return principal;
+  }
+
+  /** The principal of an access token as users sees it now; refusals are remembered too, as they last. */
+  async function currentPrincipal(token: string, claimed: VerifiedAccessToken, id: string, signal: AbortSignal): Promise<Principal> {
+    const stamp = identities.stamp();
+    const expiresAt = claimed.expiresAt;
+    let user;
+    try {
+      ({ user } = await client.getCurrentUser({}, { signal, metadata: Metadata({ authorization: `Bearer ${token}` }) }));
+      if (!user) throw new Error("GetCurrentUser answered without a user");
+    } catch (error) {
+      const refusal = upstreamError(error, "SESSION_ENDED", log);
+      if (refusal instanceof DomainError && refusal.kind === "unauthenticated") remember(accessTokens, id, { outcome: refusal, stamp, expiresAt });
+      throw refusal;
+    }
+    const { name, email, kind, role, environments } = user;
+    const principal: Principal = { user: name, email, kind, role, environments, credential: "access-token", sessionId: claimed.principal.sessionId };
+    remember(accessTokens, id, { outcome: principal, stamp, expiresAt });
     return principal;
   }
 
   return {
     async verifyAccessToken(token, signal) {
+      let verified;
       try {
-        return await tokens.verify(token, signal);
+        verified = await tokens.verifyIssued(token, signal);
       } catch (error) {
         // The token verifier reports any failure of the key source as an invalid token; the real cause wins.
         const cause = error instanceof DomainError ? error.cause : undefined;
         if (cause instanceof DomainError || isAbortError(cause)) throw cause;
         throw error;
       }
+      const { principal, issuedAt } = verified;
+      await identities.synced(callTimeoutMs, signal);
+      const subjects = [opaqueSubject(principal.user), opaqueSubject(sessionSubjectName(principal.sessionId))];
+      if (identities.fresh() && !identities.predates(issuedAt, subjects)) return principal;
+      const id = `token:${secretId(token)}`;
+      return recall(accessTokens.get(id), subjects) ?? shared(id, (s) => currentPrincipal(token, verified, id, s), signal);
     },
 
     async verifyApiKey(secret, signal) {
-      const id = createHash("sha256").update(secret).digest("base64url");
+      const id = `key:${secretId(secret)}`;
+      await identities.synced(callTimeoutMs, signal);
       const hit = apiKeys.get(id);
-      if (hit && hit.expiresAt > clock().getTime()) return hit.principal;
-      let lookup = lookups.get(id);
-      if (!lookup) {
-        const started = shareCall((shared) => authenticateApiKey(secret, id, shared), () => lookups.delete(id));
-        lookups.set(id, started);
-        lookup = started;
-      }
-      return lookup.join(signal);
+      return recall(hit, hit?.subjects ?? []) ?? shared(id, (s) => authenticateApiKey(secret, id, s), signal);
     },
 
     close() {
+      identities.close();
       if (typeof options.users === "string") channel.close();
     },
   };
+}
+
+/** A credential's cache key: a SHA-256 of its secret, never the secret. */
+function secretId(secret: string): string {
+  return createHash("sha256").update(secret).digest("base64url");
 }
 
 /**
