@@ -7,7 +7,7 @@ import { Role } from "../../gen/launchpad/user/v1/user_pb.js";
 import { methodPath } from "../../services/kit/grpc/service-definition.js";
 import { startTestStack, type TestStack } from "../support/deployments-service.js";
 import { createDeployment, deploymentIn, driveTo, recordOf, uniqueService, type DeploymentDriver } from "../support/deployment-states.js";
-import { expectRefusedChangingNothing, raw, refused, type BadInput } from "../support/bad-inputs.js";
+import { andTerms, expectRefusedChangingNothing, forgedPageToken, raw, refused, year99999, type BadInput } from "../support/bad-inputs.js";
 import { rawUnaryCall } from "../support/raw-grpc.js";
 import { createTestUser } from "../support/test-users.js";
 import { admin } from "../support/users-service.js";
@@ -253,7 +253,38 @@ const badInputs: BadInput[] = [
     "INVALID_PAGE_TOKEN",
     ["page_token"],
   ),
+  refused("ListDeploymentEvents with the page token \"garbage\"", () => client().listDeploymentEvents({ parent: target.name, pageToken: "garbage" }, asAdmin()), INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", ["page_token"]),
+  refused("ListDeploymentEvents with a forged page token", () => client().listDeploymentEvents({ parent: target.name, pageToken: forgedPageToken(1, { parent: target.name }) }, asAdmin()), INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", ["page_token"]),
   refused("ListDeploymentEvents of a deployment that does not exist", () => client().listDeploymentEvents({ parent: missing }, asAdmin()), NOT_FOUND, "DEPLOYMENT_NOT_FOUND"),
+
+  // Page tokens and filters of ListDeployments and WatchDeployments
+  refused("ListDeployments with the page token \"garbage\"", () => client().listDeployments({ pageToken: "garbage" }, asAdmin()), INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", ["page_token"]),
+  refused("ListDeployments with a forged page token at the year 99999", () => client().listDeployments({ pageToken: forgedPageToken({ value: year99999, id: "x" }, { filter: "", orderBy: "" }) }, asAdmin()), INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", ["page_token"]),
+  refused("ListDeployments with a page token over 2048 characters", () => client().listDeployments({ pageToken: "A".repeat(2049) }, asAdmin()), INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", ["page_token"]),
+  refused(
+    "ListDeployments with a page token issued for another filter",
+    async () => {
+      const first = await client().listDeployments({ pageSize: 1, filter: 'environment = "staging"' }, asAdmin());
+      expect(first.nextPageToken).not.toBe("");
+      return client().listDeployments({ pageSize: 1, filter: 'environment = "production"', pageToken: first.nextPageToken }, asAdmin());
+    },
+    INVALID_ARGUMENT,
+    "INVALID_PAGE_TOKEN",
+    ["page_token"],
+  ),
+  refused("ListDeployments filtered with 1,500 AND terms", () => client().listDeployments({ filter: andTerms('service = "s"', 1500) }, asAdmin()), INVALID_ARGUMENT, "FILTER_TOO_COMPLEX", ["filter"]),
+  refused("ListDeployments filtered with 33 comparisons", () => client().listDeployments({ filter: andTerms("state = DEPLOYMENT_STATE_PENDING", 33) }, asAdmin()), INVALID_ARGUMENT, "FILTER_TOO_COMPLEX", ["filter"]),
+  refused("ListDeployments filtered on a time a zone offset carries past 9999", () => client().listDeployments({ filter: 'create_time < "9999-12-31T23:00:00-05:00"' }, asAdmin()), INVALID_ARGUMENT, "INVALID_FILTER", ["filter"]),
+  refused("WatchDeployments filtered with 1,500 AND terms", () => firstOf(client().watchDeployments({ filter: andTerms('service = "s"', 1500) }, asAdmin())), INVALID_ARGUMENT, "FILTER_TOO_COMPLEX", ["filter"]),
+  refused("WatchDeployments filtered with 33 comparisons", () => firstOf(client().watchDeployments({ filter: andTerms("state = DEPLOYMENT_STATE_PENDING", 33) }, asAdmin())), INVALID_ARGUMENT, "FILTER_TOO_COMPLEX", ["filter"]),
+
+  // Every field is bounded, whatever the method's own rules say
+  refused("CreateDeployment with a 1 MB description", () => create({ ...good, description: "d".repeat(1024 * 1024) }), INVALID_ARGUMENT, "FIELD_TOO_LONG", ["deployment.description"]),
+  refused("CreateDeployment with 1,001 labels", () => create({ ...good, labels: Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`l${i}`, "v"])) }), INVALID_ARGUMENT, "TOO_MANY_ELEMENTS", ["deployment.labels"]),
+  refused("CreateDeployment with a label key over 4096 bytes", () => create({ ...good, labels: { ["k".repeat(4097)]: "v" } }), INVALID_ARGUMENT, "FIELD_TOO_LONG", ["deployment.labels"]),
+  refused("CreateDeployment with a request_id over 4096 bytes", () => create(good, { requestId: "r".repeat(4097) }), INVALID_ARGUMENT, "FIELD_TOO_LONG", ["request_id"]),
+  refused("ReportDeploymentProgress with a 1 MB status_message", () => client().reportDeploymentProgress({ name: target.name, statusMessage: "s".repeat(1024 * 1024) }, asAgent()), INVALID_ARGUMENT, "FIELD_TOO_LONG", ["status_message"]),
+  refused("GetDeployment of a 1 MB name", () => client().getDeployment({ name: `deployments/${"n".repeat(1024 * 1024)}` }, asAdmin()), INVALID_ARGUMENT, "FIELD_TOO_LONG", ["name"]),
 
   // WatchDeployment
   refused("WatchDeployment without name", () => firstOf(client().watchDeployment({}, asAdmin())), INVALID_ARGUMENT, "FIELD_REQUIRED", ["name"]),

@@ -7,7 +7,7 @@
  * stable reason naming the field, over gRPC, REST and Connect, changing
  * nothing stored.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { DeploymentState as State } from "../../gen/launchpad/deployment/v1/deployment_pb.js";
 import { Role } from "../../gen/launchpad/user/v1/user_pb.js";
+import { andTerms, forgedPageToken, year99999 } from "../support/bad-inputs.js";
 import { createDeployment, driveTo, uniqueService, type DeploymentDriver } from "../support/deployment-states.js";
 import { startTestDeployments, type TestDeploymentsService } from "../support/deployments-service.js";
 import { startTestEdgeStack, type TestEdgeStack } from "../support/edge-stack.js";
@@ -27,20 +28,6 @@ import { createTestUser } from "../support/test-users.js";
 import { admin, startTestUsers, type TestUsersService } from "../support/users-service.js";
 
 const { INVALID_ARGUMENT } = Status;
-
-/**
- * A page token as the review forged them: base64url JSON of a position and
- * the query fingerprint the unsigned tokens carried, which anyone could compute.
- */
-function forgedToken(position: unknown, query: unknown): string {
-  const fingerprint = createHash("sha256").update(JSON.stringify(query)).digest("base64url").slice(0, 16);
-  return Buffer.from(JSON.stringify({ p: position, q: fingerprint })).toString("base64url");
-}
-
-const year99999 = "+099999-01-01T00:00:00.000Z";
-
-/** `count` comparisons of `term`, joined with AND. */
-const andTerms = (term: string, count: number) => Array.from({ length: count }, () => term).join(" AND ");
 
 /** Reads a whole server stream. */
 async function drain(stream: AsyncIterable<unknown>): Promise<unknown[]> {
@@ -133,10 +120,10 @@ describe("bad input through a running stack is INVALID_ARGUMENT, never INTERNAL 
 
   describe("page tokens are authenticated and bound to their query", () => {
     const listings = () => [
-      { method: "ListDeployments", call: (pageToken: string) => deployments().listDeployments({ pageToken }, asAdmin()), year99999: forgedToken({ value: year99999, id: "x" }, { filter: "", orderBy: "" }) },
-      { method: "ListUsers", call: (pageToken: string) => users().listUsers({ pageToken }, asAdmin()), year99999: forgedToken({ value: year99999, id: "x" }, { filter: "", orderBy: "", showDeleted: false }) },
-      { method: "ListApiKeys", call: (pageToken: string) => users().listApiKeys({ parent: adminName, pageToken }, asAdmin()), year99999: forgedToken({ createTime: year99999, id: "x" }, { parent: adminName, showRevoked: false }) },
-      { method: "ListDeploymentEvents", call: (pageToken: string) => deployments().listDeploymentEvents({ parent: deploymentName, pageToken }, asAdmin()), year99999: forgedToken(1, { parent: deploymentName }) },
+      { method: "ListDeployments", call: (pageToken: string) => deployments().listDeployments({ pageToken }, asAdmin()), year99999: forgedPageToken({ value: year99999, id: "x" }, { filter: "", orderBy: "" }) },
+      { method: "ListUsers", call: (pageToken: string) => users().listUsers({ pageToken }, asAdmin()), year99999: forgedPageToken({ value: year99999, id: "x" }, { filter: "", orderBy: "", showDeleted: false }) },
+      { method: "ListApiKeys", call: (pageToken: string) => users().listApiKeys({ parent: adminName, pageToken }, asAdmin()), year99999: forgedPageToken({ createTime: year99999, id: "x" }, { parent: adminName, showRevoked: false }) },
+      { method: "ListDeploymentEvents", call: (pageToken: string) => deployments().listDeploymentEvents({ parent: deploymentName, pageToken }, asAdmin()), year99999: forgedPageToken(1, { parent: deploymentName }) },
     ];
 
     it.each(["ListDeployments", "ListUsers", "ListApiKeys", "ListDeploymentEvents"])("%s over gRPC: garbage, a forged year-99999 position and a 1 MB token are INVALID_PAGE_TOKEN", async (method) => {
@@ -370,7 +357,7 @@ describe.skipIf(postgresUrl === undefined)("on PostgreSQL, page tokens work acro
     const next = await b.client.listDeployments({ pageSize: 2, pageToken: page.nextPageToken }, auth);
     expect([...page.deployments, ...next.deployments].map((d) => d.name)).toEqual(all.map((d) => d.name));
 
-    for (const pageToken of ["garbage", forgedToken({ value: year99999, id: "x" }, { filter: "", orderBy: "" })]) {
+    for (const pageToken of ["garbage", forgedPageToken({ value: year99999, id: "x" }, { filter: "", orderBy: "" })]) {
       expect((await failureOf(b.client.listDeployments({ pageToken }, auth))).reason).toBe("INVALID_PAGE_TOKEN");
     }
     expect((await failureOf(b.client.listDeployments({ filter: andTerms('service = "s"', 1500) }, auth))).reason).toBe("FILTER_TOO_COMPLEX");

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Status } from "nice-grpc";
 import { expect } from "vitest";
 import { failureOf, type CallFailure } from "./grpc-errors.js";
@@ -60,4 +61,22 @@ export async function expectRefusedChangingNothing(bad: BadInput, storedState: (
   if (bad.fields) expect([...new Set(failure.fields)]).toEqual(bad.fields);
   expectNothingInternal(failure.message);
   expect(await storedState()).toEqual(before);
+}
+
+/**
+ * A page token as an attacker forges one: base64url JSON of a position and
+ * the query fingerprint the unsigned tokens once carried, which anyone could
+ * compute. No server key seals it, so it must be refused.
+ */
+export function forgedPageToken(position: unknown, query: unknown): string {
+  const fingerprint = createHash("sha256").update(JSON.stringify(query)).digest("base64url").slice(0, 16);
+  return Buffer.from(JSON.stringify({ p: position, q: fingerprint })).toString("base64url");
+}
+
+/** A time no store can hold: the year 99999. */
+export const year99999 = "+099999-01-01T00:00:00.000Z";
+
+/** `count` copies of a filter comparison joined with AND. */
+export function andTerms(term: string, count: number): string {
+  return Array.from({ length: count }, () => term).join(" AND ");
 }

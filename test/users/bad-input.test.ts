@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Role, UserKind, type User } from "../../gen/launchpad/user/v1/user_pb.js";
 import { UserService } from "../../gen/launchpad/user/v1/user_service_pb.js";
 import { methodPath } from "../../services/kit/grpc/service-definition.js";
-import { expectRefusedChangingNothing, raw, refused, type BadInput } from "../support/bad-inputs.js";
+import { andTerms, expectRefusedChangingNothing, forgedPageToken, raw, refused, year99999, type BadInput } from "../support/bad-inputs.js";
 import { failureOf } from "../support/grpc-errors.js";
 import { rawUnaryCall } from "../support/raw-grpc.js";
 import { createTestUser } from "../support/test-users.js";
@@ -65,11 +65,15 @@ const badInputs: BadInput[] = [
   refused("CreateUser of a service account with a password", () => client().createUser({ user: { email: "robot@example.com", role: Role.AGENT, kind: UserKind.SERVICE_ACCOUNT }, password: goodPassword }, asAdmin()), INVALID_ARGUMENT, "PASSWORD_NOT_ALLOWED", ["password"]),
   refused("CreateUser with a bad environment name", () => client().createUser({ user: { email: "env@example.com", role: Role.DEPLOYER, environments: ["Prod!"] }, password: goodPassword }, asAdmin()), INVALID_ARGUMENT, "INVALID_ENVIRONMENT", ["user.environments[0]"]),
   refused("CreateUser with a taken email in other letter case", () => client().createUser({ user: { email: target.email.toUpperCase(), role: Role.VIEWER }, password: goodPassword }, asAdmin()), ALREADY_EXISTS, "EMAIL_TAKEN"),
+  refused("CreateUser with 1,001 environments", () => client().createUser({ user: { email: "envs@example.com", role: Role.DEPLOYER, environments: Array.from({ length: 1001 }, (_, i) => `env-${i}`) }, password: goodPassword }, asAdmin()), INVALID_ARGUMENT, "TOO_MANY_ELEMENTS", ["user.environments"]),
+  refused("CreateUser with a 1 MB display_name", () => client().createUser({ user: { email: "mega@example.com", role: Role.VIEWER, displayName: "d".repeat(1024 * 1024) }, password: goodPassword }, asAdmin()), INVALID_ARGUMENT, "FIELD_TOO_LONG", ["user.display_name"]),
   refused("CreateUser of 5 MB", () => client().createUser({ user: { email: "big@example.com", role: Role.VIEWER, displayName: fiveMegabytes }, password: goodPassword }, asAdmin()), RESOURCE_EXHAUSTED),
 
   // Login
   refused("Login without password", () => client().login({ email: admin.email }), INVALID_ARGUMENT, "FIELD_REQUIRED", ["password"]),
   refused("Login without email", () => client().login({ password: admin.password }), INVALID_ARGUMENT, "FIELD_REQUIRED", ["email"]),
+  refused("Login with a 3.9 MB email", () => client().login({ email: `${"e".repeat(4_000_000)}@example.com`, password: goodPassword }), INVALID_ARGUMENT, "FIELD_TOO_LONG", ["email"]),
+  refused("Login with a password over 4096 bytes", () => client().login({ email: admin.email, password: "p".repeat(4097) }), INVALID_ARGUMENT, "FIELD_TOO_LONG", ["password"]),
   refused("Login with invalid UTF-8 in email", () => raw(rawUnaryCall(service.address, methodPath(UserService.method.login), loginBytes(invalidUtf8, admin.password))), INVALID_ARGUMENT, "MALFORMED_REQUEST"),
 
   // GetUser
@@ -112,6 +116,13 @@ const badInputs: BadInput[] = [
   ),
   refused("ListUsers with a page token it never issued", () => client().listUsers({ pageToken: "bm90IGEgdG9rZW4", orderBy: "email" }, asAdmin()), INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", ["page_token"]),
   refused("StreamUsers filtered on an unknown field", () => drain(client().streamUsers({ filter: "secret = 1" }, asAdmin())), INVALID_ARGUMENT, "INVALID_FILTER", ["filter"]),
+  refused("ListUsers with the page token \"garbage\"", () => client().listUsers({ pageToken: "garbage" }, asAdmin()), INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", ["page_token"]),
+  refused("ListUsers with a forged page token at the year 99999", () => client().listUsers({ pageToken: forgedPageToken({ value: year99999, id: "x" }, { filter: "", orderBy: "", showDeleted: false }) }, asAdmin()), INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", ["page_token"]),
+  refused("ListUsers with a page token over 2048 characters", () => client().listUsers({ pageToken: "A".repeat(2049) }, asAdmin()), INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", ["page_token"]),
+  refused("ListUsers filtered with 1,500 AND terms", () => client().listUsers({ filter: andTerms('email = "e"', 1500) }, asAdmin()), INVALID_ARGUMENT, "FILTER_TOO_COMPLEX", ["filter"]),
+  refused("ListUsers filtered with 33 comparisons", () => client().listUsers({ filter: andTerms("role = ROLE_VIEWER", 33) }, asAdmin()), INVALID_ARGUMENT, "FILTER_TOO_COMPLEX", ["filter"]),
+  refused("ListUsers filtered on a time a zone offset carries past 9999", () => client().listUsers({ filter: 'create_time < "9999-12-31T23:00:00-05:00"' }, asAdmin()), INVALID_ARGUMENT, "INVALID_FILTER", ["filter"]),
+  refused("StreamUsers filtered with 1,500 AND terms", () => drain(client().streamUsers({ filter: andTerms('email = "e"', 1500) }, asAdmin())), INVALID_ARGUMENT, "FILTER_TOO_COMPLEX", ["filter"]),
 
   // UpdateUser
   refused("UpdateUser without user", () => client().updateUser({ updateMask: { paths: ["display_name"] } }, asAdmin()), INVALID_ARGUMENT, "FIELD_REQUIRED", ["user"]),
@@ -146,6 +157,7 @@ const badInputs: BadInput[] = [
     INVALID_ARGUMENT,
     "MALFORMED_REQUEST",
   ),
+  refused("UpdateUser with 1,001 update_mask paths", () => client().updateUser({ user: { name: target.name, displayName: "x" }, updateMask: { paths: Array.from({ length: 1001 }, () => "display_name") } }, asAdmin()), INVALID_ARGUMENT, "TOO_MANY_ELEMENTS", ["update_mask.paths"]),
   refused("UpdateUser demoting the last admin", () => client().updateUser({ user: { name: rootAdmin.name, role: Role.VIEWER }, updateMask: { paths: ["role"] } }, asAdmin()), FAILED_PRECONDITION, "LAST_ADMIN"),
 
   // DeleteUser
@@ -174,6 +186,20 @@ const badInputs: BadInput[] = [
     "INVALID_PAGE_TOKEN",
     ["page_token"],
   ),
+  refused("ListApiKeys with the page token \"garbage\"", () => client().listApiKeys({ parent: target.name, pageToken: "garbage" }, asAdmin()), INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", ["page_token"]),
+  refused("ListApiKeys with a forged page token at the year 99999", () => client().listApiKeys({ parent: target.name, pageToken: forgedPageToken({ createTime: year99999, id: "x" }, { parent: target.name, showRevoked: false }) }, asAdmin()), INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", ["page_token"]),
+  refused(
+    "ListApiKeys with a page token issued for another user's keys",
+    async () => {
+      const keys = await client().listApiKeys({ parent: rootAdmin.name, pageSize: 1 }, asAdmin());
+      expect(keys.nextPageToken).not.toBe("");
+      return client().listApiKeys({ parent: target.name, pageToken: keys.nextPageToken }, asAdmin());
+    },
+    INVALID_ARGUMENT,
+    "INVALID_PAGE_TOKEN",
+    ["page_token"],
+  ),
+  refused("CreateApiKey with a display_name over 4096 bytes", () => client().createApiKey({ parent: target.name, apiKey: { displayName: "k".repeat(4097) } }, asAdmin()), INVALID_ARGUMENT, "FIELD_TOO_LONG", ["api_key.display_name"]),
   refused("DeleteApiKey of a user name", () => client().deleteApiKey({ name: target.name }, asAdmin()), INVALID_ARGUMENT, "INVALID_NAME", ["name"]),
   refused("DeleteApiKey of a key that does not exist", () => client().deleteApiKey({ name: `${target.name}/apiKeys/0123456789abcdef` }, asAdmin()), NOT_FOUND, "API_KEY_NOT_FOUND"),
 
@@ -194,6 +220,8 @@ beforeAll(async () => {
   )) as { user: User });
   const key = await client().createApiKey({ parent: target.name, apiKey: { displayName: "target key" } }, asAdmin());
   targetKeyName = key.apiKey!.name;
+  // Two keys of the admin's own, so listing them one per page issues a page token.
+  for (const displayName of ["admin key 1", "admin key 2"]) await client().createApiKey({ parent: rootAdmin.name, apiKey: { displayName } }, asAdmin());
 });
 afterAll(() => service?.stop());
 
