@@ -32,8 +32,12 @@ const compose = readComposeFile();
 const services = compose.services;
 const names = Object.keys(services);
 
-/** What `docker compose up` would be run with (the admin password is required). */
-const variables = { LAUNCHPAD_ADMIN_PASSWORD: "correct horse battery staple", POSTGRES_PASSWORD: undefined };
+/** What `docker compose up` would be run with (the admin password and the secret key are required). */
+const variables = {
+  LAUNCHPAD_ADMIN_PASSWORD: "correct horse battery staple",
+  LAUNCHPAD_SECRET_KEY: "c2VjcmV0IGtleSBvZiB0aGUgY29tcG9zZSB0ZXN0cyEhIQ==",
+  POSTGRES_PASSWORD: undefined,
+};
 const envOf = (name: string) =>
   Object.fromEntries(Object.entries(environmentOf(services[name]!)).map(([key, value]) => [key, interpolate(value, variables)]));
 
@@ -98,14 +102,19 @@ describe("docker-compose.yml against the Compose Specification", () => {
     expect(startOrder(compose).slice(0, 2)).toEqual(["postgres", "users"]);
   });
 
-  it("reads only LAUNCHPAD_ADMIN_PASSWORD (required) and POSTGRES_PASSWORD (defaulted) from the environment it runs in", () => {
-    expect(variablesIn(compose).sort()).toEqual(["LAUNCHPAD_ADMIN_PASSWORD", "POSTGRES_PASSWORD"]);
+  it("reads only LAUNCHPAD_ADMIN_PASSWORD and LAUNCHPAD_SECRET_KEY (required) and POSTGRES_PASSWORD (defaulted) from the environment it runs in", () => {
+    expect(variablesIn(compose).sort()).toEqual(["LAUNCHPAD_ADMIN_PASSWORD", "LAUNCHPAD_SECRET_KEY", "POSTGRES_PASSWORD"]);
     expect(() => envOf("users")).not.toThrow();
     expect(() => interpolate(environmentOf(services.users!).LAUNCHPAD_ADMIN_PASSWORD!, {})).toThrow(/LAUNCHPAD_ADMIN_PASSWORD/);
+    expect(() => interpolate(environmentOf(services.users!).LAUNCHPAD_SECRET_KEY!, {})).toThrow(/LAUNCHPAD_SECRET_KEY/);
   });
 });
 
 describe("the Launchpad services in docker-compose.yml", () => {
+  it("give users and every deployments replica one secret key, as replicas on one database must share it", () => {
+    for (const name of ["users", ...withTarget("deployments")]) expect(envOf(name).LAUNCHPAD_SECRET_KEY, name).toBe(variables.LAUNCHPAD_SECRET_KEY);
+  });
+
   it("are users, two deployments replicas, the edge, the provision job and the agent, all from the Dockerfile's runtime stage", () => {
     expect(withTarget("users")).toHaveLength(1);
     expect(withTarget("deployments").length).toBeGreaterThanOrEqual(2);

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
@@ -20,6 +20,7 @@ const postgresUrl = await reachablePostgresUrl();
 
 const compose = readComposeFile();
 const adminPassword = "correct horse battery staple";
+const topologySecretKey = randomBytes(32).toString("base64");
 const adminEmail = environmentOf(compose.services.users!).LAUNCHPAD_ADMIN_EMAIL ?? "admin@launchpad.local";
 
 describe.skipIf(postgresUrl === undefined)("docker-compose.yml's topology as processes on PostgreSQL", () => {
@@ -30,7 +31,7 @@ describe.skipIf(postgresUrl === undefined)("docker-compose.yml's topology as pro
     topology = await startLocalTopology({
       compose,
       postgresUrl: postgresUrl!,
-      variables: { LAUNCHPAD_ADMIN_PASSWORD: adminPassword },
+      variables: { LAUNCHPAD_ADMIN_PASSWORD: adminPassword, LAUNCHPAD_SECRET_KEY: topologySecretKey },
       // Same variables as compose; quieter, faster and deterministic values.
       overrides: { LAUNCHPAD_LOG_LEVEL: "warn", LAUNCHPAD_AGENT_STEP: "100ms", LAUNCHPAD_AGENT_FAILURE_RATE: "0" },
     });
