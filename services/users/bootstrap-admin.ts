@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { Role, UserKind, UserState } from "../../gen/launchpad/user/v1/user_pb.js";
 import { DomainError } from "../kit/errors.js";
-import { hashPassword } from "./passwords.js";
+import { normalizeEmail } from "./email-address.js";
+import type { Passwords } from "./passwords.js";
 import type { UserStore } from "./store/types.js";
 
 /** The admin created on first start; the password is set only when it was generated. */
@@ -17,11 +18,12 @@ export interface BootstrapAdmin {
  */
 export async function bootstrapAdmin(
   store: UserStore,
+  passwords: Passwords,
   given: { email: string; password: string },
   now: Date,
 ): Promise<BootstrapAdmin | undefined> {
   if ((await store.countUsers()) > 0) return undefined;
-  const email = given.email.trim().toLowerCase();
+  const email = normalizeEmail(given.email);
   const password = given.password || randomBytes(18).toString("base64url");
   try {
     await store.createUser({
@@ -33,7 +35,7 @@ export async function bootstrapAdmin(
       environments: [],
       state: UserState.ACTIVE,
       preferences: { timeZone: "", theme: 0, defaultEnvironment: "" },
-      passwordHash: await hashPassword(password),
+      passwordHash: await passwords.hash(password),
       createTime: now,
       updateTime: now,
       deleteTime: null,

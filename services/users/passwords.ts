@@ -1,7 +1,19 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:crypto";
 
-const params = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } satisfies ScryptOptions;
+/** OWASP's minimum for scrypt (Password Storage Cheat Sheet): N=2^17, r=8, p=1. */
+export const defaultPasswordCost = 17;
+
+/** The highest cost accepted, in settings and in stored hashes (2^20: 1 GiB of memory per check). */
+export const maxPasswordCost = 20;
+
+const blockSize = 8;
+const parallelism = 1;
 const keyLength = 32;
+
+/** scrypt needs 128·N·r·p bytes; the rest is headroom for its other buffers. */
+function maxmemOf(N: number, r: number, p: number): number {
+  return 128 * N * r * p + 16 * 1024 * 1024;
+}
 
 function derive(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) =>
@@ -9,26 +21,47 @@ function derive(password: string, salt: Buffer, options: ScryptOptions): Promise
   );
 }
 
-/** Hashes a password with scrypt: "scrypt$N$r$p$salt$hash", base64url parts. */
-export async function hashPassword(password: string): Promise<string> {
-  const salt = randomBytes(16);
-  const key = await derive(password, salt, params);
-  return ["scrypt", params.N, params.r, params.p, salt.toString("base64url"), key.toString("base64url")].join("$");
+/** How a password compared with a stored hash. */
+export interface PasswordCheck {
+  matches: boolean;
+  /** The hash was made with weaker parameters than today's: hash the password again. */
+  needsRehash: boolean;
 }
 
-/** A hash of no password, checked when the email is unknown so timing does not tell. */
-const decoy = hashPassword(randomBytes(16).toString("hex"));
+/**
+ * Password hashing with scrypt at N = 2^cost (r=8, p=1). Hashes read
+ * "scrypt$N$r$p$salt$hash" (base64url salt and hash), so each carries the
+ * parameters it was made with and older ones still verify.
+ */
+export function createPasswords(cost = defaultPasswordCost) {
+  const current = { N: 2 ** cost, r: blockSize, p: parallelism };
 
-/** Whether a password matches a stored hash, compared in constant time. A null hash never matches. */
-export async function verifyPassword(password: string, stored: string | null): Promise<boolean> {
-  const [scheme, n, r, p, salt, hash] = (stored ?? (await decoy)).split("$");
-  if (scheme !== "scrypt" || !salt || !hash) return false;
-  const expected = Buffer.from(hash, "base64url");
-  const actual = await derive(password, Buffer.from(salt, "base64url"), {
-    N: Number(n),
-    r: Number(r),
-    p: Number(p),
-    maxmem: params.maxmem,
-  });
-  return timingSafeEqual(actual, expected) && stored !== null;
+  async function hash(password: string): Promise<string> {
+    const salt = randomBytes(16);
+    const key = await derive(password, salt, { ...current, maxmem: maxmemOf(current.N, current.r, current.p) });
+    return ["scrypt", current.N, current.r, current.p, salt.toString("base64url"), key.toString("base64url")].join("$");
+  }
+
+  // Checked when the email is unknown, so the answer takes as long as for a real one.
+  let decoy: Promise<string> | undefined;
+
+  return {
+    hash,
+
+    /** Whether a password matches a stored hash, compared in constant time. A null hash never matches. */
+    async verify(password: string, stored: string | null): Promise<PasswordCheck> {
+      const [scheme, n, r, p, salt, expected] = (stored ?? (await (decoy ??= hash(randomBytes(16).toString("hex"))))).split("$");
+      const params = { N: Number(n), r: Number(r), p: Number(p) };
+      // Parameters past the maximum would let a planted hash spend unbounded memory.
+      const sane = params.N >= 2 && params.N <= 2 ** maxPasswordCost && params.r >= 1 && params.r <= blockSize && params.p === parallelism;
+      if (scheme !== "scrypt" || !salt || !expected || !sane) return { matches: false, needsRehash: false };
+      const actual = await derive(password, Buffer.from(salt, "base64url"), { ...params, maxmem: maxmemOf(params.N, params.r, params.p) });
+      const wanted = Buffer.from(expected, "base64url");
+      const matches = actual.length === wanted.length && timingSafeEqual(actual, wanted) && stored !== null;
+      return { matches, needsRehash: matches && (params.N < current.N || params.r < current.r) };
+    },
+  };
 }
+
+/** Password hashing of the users service. */
+export type Passwords = ReturnType<typeof createPasswords>;

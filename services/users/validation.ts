@@ -5,6 +5,7 @@ import {
   type ChangePasswordRequest,
   type CreateApiKeyRequest,
   type CreateUserRequest,
+  type LoginRequest,
   type ListApiKeysRequest,
   type ListUsersRequest,
   type UpdateUserRequest,
@@ -13,6 +14,7 @@ import type { FieldViolation } from "../kit/errors.js";
 import { methodPath } from "../kit/grpc/service-definition.js";
 import type { RequestRule } from "../kit/middleware/validation.js";
 import { check, environmentPattern, nameRule, orderByRule, pageSizeRule, violation } from "../kit/rules.js";
+import { invisibleCharacters } from "./email-address.js";
 import { isApiKeyName, isUserName } from "./resources.js";
 
 /** Paths UpdateUser accepts in its update_mask. */
@@ -29,14 +31,46 @@ export const updatableUserPaths = [
 /** Sort orders ListUsers accepts. */
 export const userOrderFields = ["create_time", "email", "display_name"] as const;
 
+/** The longest strings accepted, in UTF-8 bytes: RFC 5321's path limit for emails; passwords far past any passphrase, since scrypt hashes all of it. */
+export const maxBytes = { email: 254, password: 1024, token: 256, timeZone: 64, etag: 64 } as const;
+
+/** The most environments a deployer may be limited to. */
+const maxEnvironments = 100;
+
 const emailPattern = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]+$/;
+
+/** A string of at most `max` UTF-8 bytes. */
+function maxBytesRule(field: string, value: string, max: number): FieldViolation[] {
+  return check(Buffer.byteLength(value) <= max, field, "FIELD_TOO_LONG", `must be at most ${max} bytes (UTF-8)`);
+}
+
+/** A string without invisible or bidirectional control characters, which would let it pass for another. */
+function visibleRule(field: string, value: string, reason: string): FieldViolation[] {
+  return check(!invisibleCharacters.test(value), field, reason, "must not contain invisible, format or bidirectional control characters");
+}
+
+/** An email users are created with: bounded, one address, every character visible. */
+function emailRule(field: string, email: string): FieldViolation[] {
+  const tooLong = maxBytesRule(field, email, maxBytes.email);
+  if (tooLong.length > 0) return tooLong;
+  return [
+    ...check(emailPattern.test(email.trim()), field, "INVALID_EMAIL", "must be an email address"),
+    ...visibleRule(field, email, "INVALID_EMAIL"),
+  ];
+}
+
 function passwordRule(field: string, password: string) {
-  return check(
-    [...password].length >= 12 && [...password].length <= 256,
-    field,
-    "INVALID_PASSWORD",
-    "must be 12 to 256 characters long",
-  );
+  return [
+    ...maxBytesRule(field, password, maxBytes.password),
+    ...check([...password].length >= 12 && [...password].length <= 256, field, "INVALID_PASSWORD", "must be 12 to 256 characters long"),
+  ];
+}
+
+function displayNameRule(field: string, displayName: string, maxCharacters: number): FieldViolation[] {
+  return [
+    ...check([...displayName].length <= maxCharacters, field, "INVALID_DISPLAY_NAME", `must be at most ${maxCharacters} characters`),
+    ...visibleRule(field, displayName, "INVALID_DISPLAY_NAME"),
+  ];
 }
 
 function timeZoneRule(field: string, timeZone: string) {
@@ -53,17 +87,29 @@ function timeZoneRule(field: string, timeZone: string) {
 function userFieldRules(user: User, prefix: string, paths: ReadonlySet<string> | "all"): FieldViolation[] {
   const has = (path: string) => paths === "all" || paths.has(path) || paths.has(path.split(".")[0]!);
   return [
-    ...(has("display_name")
-      ? check([...user.displayName].length <= 200, `${prefix}display_name`, "INVALID_DISPLAY_NAME", "must be at most 200 characters")
-      : []),
+    ...(has("display_name") ? displayNameRule(`${prefix}display_name`, user.displayName, 200) : []),
     ...(has("role") && paths !== "all" ? check(user.role !== 0, `${prefix}role`, "FIELD_REQUIRED", "is required") : []),
     ...(has("environments")
-      ? user.environments.flatMap((env, i) =>
+      ? check(user.environments.length <= maxEnvironments, `${prefix}environments`, "TOO_MANY_ENVIRONMENTS", `must name at most ${maxEnvironments}`)
+      : []),
+    ...(has("environments")
+      ? user.environments.slice(0, maxEnvironments).flatMap((env, i) =>
           check(environmentPattern.test(env), `${prefix}environments[${i}]`, "INVALID_ENVIRONMENT", "must be lower-case letters, digits and dashes, at most 63"),
         )
       : []),
     ...(has("preferences.time_zone") && user.preferences
+      ? maxBytesRule(`${prefix}preferences.time_zone`, user.preferences.timeZone, maxBytes.timeZone)
+      : []),
+    ...(has("preferences.time_zone") && user.preferences && Buffer.byteLength(user.preferences.timeZone) <= maxBytes.timeZone
       ? timeZoneRule(`${prefix}preferences.time_zone`, user.preferences.timeZone)
+      : []),
+    ...(has("preferences.default_environment") && user.preferences?.defaultEnvironment
+      ? check(
+          environmentPattern.test(user.preferences.defaultEnvironment),
+          `${prefix}preferences.default_environment`,
+          "INVALID_ENVIRONMENT",
+          "must be lower-case letters, digits and dashes, at most 63",
+        )
       : []),
   ];
 }
@@ -71,7 +117,10 @@ function userFieldRules(user: User, prefix: string, paths: ReadonlySet<string> |
 /** UserService's request rules beyond field_behavior, by gRPC path. */
 export const userRequestRules: Record<string, RequestRule<any>> = {
   [methodPath(UserService.method.getUser)]: (r: { name: string }) => nameRule("name", r.name, isUserName, "users/{user}"),
-  [methodPath(UserService.method.deleteUser)]: (r: { name: string }) => nameRule("name", r.name, isUserName, "users/{user}"),
+  [methodPath(UserService.method.deleteUser)]: (r: { name: string; etag: string }) => [
+    ...nameRule("name", r.name, isUserName, "users/{user}"),
+    ...maxBytesRule("etag", r.etag, maxBytes.etag),
+  ],
   [methodPath(UserService.method.listUsers)]: (r: ListUsersRequest) => [
     ...pageSizeRule(r.pageSize),
     ...orderByRule(r.orderBy, userOrderFields),
@@ -80,7 +129,7 @@ export const userRequestRules: Record<string, RequestRule<any>> = {
     const user = r.user!;
     const isServiceAccount = user.kind === UserKind.SERVICE_ACCOUNT;
     return [
-      ...check(emailPattern.test(user.email) && user.email.length <= 320, "user.email", "INVALID_EMAIL", "must be an email address"),
+      ...emailRule("user.email", user.email),
       ...userFieldRules(user, "user.", "all"),
       ...(isServiceAccount
         ? check(r.password === "", "password", "PASSWORD_NOT_ALLOWED", "service accounts have no password; give them API keys")
@@ -93,6 +142,7 @@ export const userRequestRules: Record<string, RequestRule<any>> = {
     return [
       ...check(r.user!.name !== "", "user.name", "FIELD_REQUIRED", "is required"),
       ...nameRule("user.name", r.user!.name, isUserName, "users/{user}"),
+      ...maxBytesRule("user.etag", r.user!.etag, maxBytes.etag),
       ...check(paths.length > 0, "update_mask", "FIELD_REQUIRED", 'must name the fields to change, or "*"'),
       ...paths
         .filter((p) => p !== "*" && !(updatableUserPaths as readonly string[]).includes(p))
@@ -102,11 +152,20 @@ export const userRequestRules: Record<string, RequestRule<any>> = {
   },
   [methodPath(UserService.method.changePassword)]: (r: ChangePasswordRequest) => [
     ...nameRule("name", r.name, isUserName, "users/{user}"),
+    ...maxBytesRule("current_password", r.currentPassword, maxBytes.password),
     ...(r.newPassword === "" ? [] : passwordRule("new_password", r.newPassword)),
   ],
+  // Bounded before any lookup, throttle row or hash: a huge email or password costs nothing.
+  [methodPath(UserService.method.login)]: (r: LoginRequest) => [
+    ...maxBytesRule("email", r.email, maxBytes.email),
+    ...maxBytesRule("password", r.password, maxBytes.password),
+  ],
+  [methodPath(UserService.method.refreshToken)]: (r: { refreshToken: string }) => maxBytesRule("refresh_token", r.refreshToken, maxBytes.token),
+  [methodPath(UserService.method.logout)]: (r: { refreshToken: string }) => maxBytesRule("refresh_token", r.refreshToken, maxBytes.token),
+  [methodPath(UserService.method.authenticateApiKey)]: (r: { apiKey: string }) => maxBytesRule("api_key", r.apiKey, maxBytes.token),
   [methodPath(UserService.method.createApiKey)]: (r: CreateApiKeyRequest) => [
     ...nameRule("parent", r.parent, isUserName, "users/{user}"),
-    ...check([...r.apiKey!.displayName].length <= 100, "api_key.display_name", "INVALID_DISPLAY_NAME", "must be at most 100 characters"),
+    ...displayNameRule("api_key.display_name", r.apiKey!.displayName, 100),
     ...(r.apiKey!.expireTime
       ? check(timestampDate(r.apiKey!.expireTime) > new Date(), "api_key.expire_time", "INVALID_EXPIRE_TIME", "must be in the future")
       : []),

@@ -45,6 +45,8 @@ export async function startTestUsers(env: Record<string, string> = {}): Promise<
       LAUNCHPAD_ADMIN_EMAIL: admin.email,
       LAUNCHPAD_ADMIN_PASSWORD: admin.password,
       LAUNCHPAD_LOGIN_DELAY: "0ms",
+      // Suites hash hundreds of passwords: 2^14 keeps them fast; the default (2^17) is tested on its own.
+      LAUNCHPAD_PASSWORD_COST: "14",
       LAUNCHPAD_SHUTDOWN_GRACE: "2s",
       ...env,
     },

@@ -153,6 +153,22 @@ describe.each(await storeTargets())("UserStore on $name", (target) => {
       expect(again.reason).toBe("EMAIL_TAKEN");
     });
 
+    it("emails are normalised (NFKC, lower case, İ as i): look-alike spellings are one email", async () => {
+      const created = await store.createUser(aUser({ email: "VARİANT@ＥＸＡＭＰＬＥ.com" }));
+      expect(created.email).toBe("variant@example.com");
+      expect((await store.getUserByEmail("variant@example.com"))?.id).toBe(created.id);
+      const error = await domainError(store.createUser(aUser({ email: "varİant@example.com" })));
+      expect(error.reason).toBe("EMAIL_TAKEN");
+    });
+
+    it("upgradePasswordHash replaces the hash only if it is still the one read, without a new version", async () => {
+      const user = await store.createUser(aUser({ passwordHash: "old" }));
+      await store.upgradePasswordHash(user.id, "old", "upgraded");
+      await store.upgradePasswordHash(user.id, "old", "lost");
+      const after = await store.getUser(user.id);
+      expect([after?.passwordHash, after?.version, after?.updateTime]).toEqual(["upgraded", user.version, user.updateTime]);
+    });
+
     it("countUsers counts every user, disabled ones included", async () => {
       const [, other] = await admins(2);
       await store.disableUser(other.id, undefined, at(100));
@@ -482,6 +498,15 @@ describe.each(await storeTargets())("UserStore on $name", (target) => {
       const times = await Promise.all([one, two, three].map(({ session }) => store.getSession(session.id)));
       expect(times.map((s) => s?.revokeTime)).toEqual([at(10), at(30), at(30)]);
     });
+
+    it("revokeUserSessions can keep one session (the caller's, after a password change)", async () => {
+      const user = await store.createUser(aUser());
+      const [kept, other] = [aSession(user.id), aSession(user.id)];
+      for (const { session, token } of [kept, other]) await store.createSession(session, token);
+      await store.revokeUserSessions(user.id, at(30), kept.session.id);
+      expect((await store.getSession(kept.session.id))?.revokeTime).toBeNull();
+      expect((await store.getSession(other.session.id))?.revokeTime).toEqual(at(30));
+    });
   });
 
   describe("signing keys", () => {
@@ -532,36 +557,48 @@ describe.each(await storeTargets())("UserStore on $name", (target) => {
     });
   });
 
-  describe("login failures", () => {
+  describe("login attempts", () => {
     const windowMs = 15 * 60_000;
+    const byKey = (counts: { key: string }[]) => [...counts].sort((x, y) => x.key.localeCompare(y.key));
 
-    it("recordLoginFailure counts failures per key within the window", async () => {
-      await store.recordLoginFailure(["email:a", "address:1"], at(0), windowMs);
-      await store.recordLoginFailure(["email:a", "email:a"], at(5), windowMs);
-      await store.recordLoginFailure(["email:a"], at(14), windowMs);
-      const failures = await store.getLoginFailures(["email:a", "address:1", "email:unknown"]);
-      expect(failures.sort((x, y) => x.key.localeCompare(y.key))).toEqual([
-        { key: "address:1", failures: 1, windowStart: at(0) },
-        { key: "email:a", failures: 3, windowStart: at(0) },
+    it("reserveLoginAttempt counts attempts per key within the window and returns the new counts", async () => {
+      expect(byKey(await store.reserveLoginAttempt(["email:a", "address:1"], at(0), windowMs))).toEqual([
+        { key: "address:1", attempts: 1, windowStart: at(0) },
+        { key: "email:a", attempts: 1, windowStart: at(0) },
+      ]);
+      expect(await store.reserveLoginAttempt(["email:a", "email:a"], at(5), windowMs)).toEqual([{ key: "email:a", attempts: 2, windowStart: at(0) }]);
+      expect(await store.reserveLoginAttempt(["email:a"], at(14), windowMs)).toEqual([{ key: "email:a", attempts: 3, windowStart: at(0) }]);
+    });
+
+    it("an attempt once the window has ended starts a new window at 1", async () => {
+      await store.reserveLoginAttempt(["email:a"], at(0), windowMs);
+      await store.reserveLoginAttempt(["email:a"], at(1), windowMs);
+      expect(await store.reserveLoginAttempt(["email:a"], at(15), windowMs)).toEqual([{ key: "email:a", attempts: 1, windowStart: at(15) }]);
+    });
+
+    it("concurrent reservations each get their own count: no two see the same number", async () => {
+      const counts = await Promise.all(Array.from({ length: 8 }, () => store.reserveLoginAttempt(["email:a", "address:1"], at(1), windowMs)));
+      const ofEmail = counts.map((c) => c.find((x) => x.key === "email:a")!.attempts).sort((x, y) => x - y);
+      expect(ofEmail).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    });
+
+    it("releaseLoginAttempt deletes one key's counter and takes one attempt off the other's", async () => {
+      await store.reserveLoginAttempt(["email:a", "address:1"], at(0), windowMs);
+      await store.reserveLoginAttempt(["email:a", "address:1"], at(0), windowMs);
+      await store.releaseLoginAttempt("email:a", "address:1");
+      expect(byKey(await store.reserveLoginAttempt(["email:a", "address:1"], at(1), windowMs))).toEqual([
+        { key: "address:1", attempts: 2, windowStart: at(0) },
+        { key: "email:a", attempts: 1, windowStart: at(1) },
       ]);
     });
 
-    it("a failure once the window has ended starts a new window at 1", async () => {
-      await store.recordLoginFailure(["email:a"], at(0), windowMs);
-      await store.recordLoginFailure(["email:a"], at(1), windowMs);
-      await store.recordLoginFailure(["email:a"], at(15), windowMs);
-      expect(await store.getLoginFailures(["email:a"])).toEqual([{ key: "email:a", failures: 1, windowStart: at(15) }]);
-    });
-
-    it("concurrent failures all count", async () => {
-      await Promise.all(Array.from({ length: 8 }, () => store.recordLoginFailure(["email:a"], at(1), windowMs)));
-      expect((await store.getLoginFailures(["email:a"]))[0]?.failures).toBe(8);
-    });
-
-    it("clearLoginFailures forgets the given keys only", async () => {
-      await store.recordLoginFailure(["email:a", "email:b"], at(0), windowMs);
-      await store.clearLoginFailures(["email:a"]);
-      expect((await store.getLoginFailures(["email:a", "email:b"])).map((f) => f.key)).toEqual(["email:b"]);
+    it("pruneLoginAttempts deletes counters whose window has ended, at most `limit` at a time", async () => {
+      for (const key of ["old:1", "old:2", "old:3"]) await store.reserveLoginAttempt([key], at(0), windowMs);
+      await store.reserveLoginAttempt(["recent"], at(10), windowMs);
+      expect(await store.pruneLoginAttempts(at(5), 2)).toBe(2);
+      expect(await store.pruneLoginAttempts(at(5), 2)).toBe(1);
+      expect(await store.pruneLoginAttempts(at(5), 2)).toBe(0);
+      expect(await store.reserveLoginAttempt(["recent"], at(11), windowMs)).toEqual([{ key: "recent", attempts: 2, windowStart: at(10) }]);
     });
   });
 

@@ -139,6 +139,7 @@ describe.each(await storeTargets())("UserService over a real gRPC connection, on
       { user: { email: "changer@example.com", role: Role.VIEWER }, password: "the first password" },
       service.auth(adminToken),
     );
+    const other = await service.login("changer@example.com", "the first password");
     const token = await service.login("changer@example.com", "the first password");
     await expectGrpcError(
       service.client.changePassword({ name: user!.name, currentPassword: "wrong password!", newPassword: "the second password" }, service.auth(token)),
@@ -146,7 +147,9 @@ describe.each(await storeTargets())("UserService over a real gRPC connection, on
       "INCORRECT_PASSWORD",
     );
     await service.client.changePassword({ name: user!.name, currentPassword: "the first password", newPassword: "the second password" }, service.auth(token));
-    await expectGrpcError(service.client.getCurrentUser({}, service.auth(token)), Status.UNAUTHENTICATED, "SESSION_ENDED");
+    await expectGrpcError(service.client.getCurrentUser({}, service.auth(other)), Status.UNAUTHENTICATED, "SESSION_ENDED");
+    // The sign-in that changed the password goes on.
+    expect((await service.client.getCurrentUser({}, service.auth(token))).user?.name).toBe(user!.name);
     await service.login("changer@example.com", "the second password");
   });
 });

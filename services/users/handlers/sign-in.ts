@@ -4,24 +4,25 @@ import { JsonWebKeySchema, PrincipalSchema, UserKind, UserState } from "../../..
 import type { UserService } from "../../../gen/launchpad/user/v1/user_service_pb.js";
 import { DomainError } from "../../kit/errors.js";
 import type { Handlers } from "../../kit/server.js";
-import { verifyPassword } from "../passwords.js";
+import { normalizeEmail } from "../email-address.js";
 import { toUser } from "../resources.js";
 import type { UserServiceDeps } from "./deps.js";
 
 /** UserService handlers for signing in and verifying credentials. */
-export function createSignInHandlers({ store, sessions, verifier, throttle, keys, clock, clientAddress }: UserServiceDeps) {
+export function createSignInHandlers({ store, sessions, verifier, throttle, passwords, keys, clock, clientAddress }: UserServiceDeps) {
   return {
     async login(request, context) {
-      const email = request.email.trim().toLowerCase();
-      const address = clientAddress(context);
-      await throttle.admit(email, address, clock());
+      const email = normalizeEmail(request.email);
+      const subject = { email, address: clientAddress(context) };
+      // Reserved before the password is hashed, so concurrent guesses cannot pass the limit.
+      await throttle.admit(subject, clock());
       const user = await store.getUserByEmail(email);
-      const passwordMatches = await verifyPassword(request.password, user?.passwordHash ?? null);
-      if (!user || !passwordMatches || user.state !== UserState.ACTIVE || user.kind !== UserKind.HUMAN) {
-        await throttle.failed(email, address, clock());
+      const check = await passwords.verify(request.password, user?.passwordHash ?? null);
+      if (!user || !check.matches || user.state !== UserState.ACTIVE || user.kind !== UserKind.HUMAN) {
         throw new DomainError("unauthenticated", "INVALID_CREDENTIALS", "the email or password is incorrect");
       }
-      await throttle.succeeded(email, address);
+      await throttle.succeeded(subject);
+      if (check.needsRehash) await store.upgradePasswordHash(user.id, user.passwordHash!, await passwords.hash(request.password));
       return { tokens: await sessions.start(user, clock()), user: toUser(user) };
     },
 

@@ -7,7 +7,7 @@ import { DomainError } from "../../kit/errors.js";
 import { enumFilterValues, parseFilter, type FilterField } from "../../kit/filter.js";
 import { isTextKeyset, isTimeKeyset, pageSize, pageTokens, parseOrderBy } from "../../kit/page-token.js";
 import type { Handlers } from "../../kit/server.js";
-import { hashPassword, verifyPassword } from "../passwords.js";
+import { normalizeEmail } from "../email-address.js";
 import { toUser, userIdOf, userName } from "../resources.js";
 import { generationOfEtag } from "../../kit/etag.js";
 import type { UserChanges, UserOrder, UserRecord } from "../store/types.js";
@@ -61,7 +61,7 @@ function changesOf(user: User, paths: readonly string[], caller: Principal, curr
 }
 
 /** UserService handlers for users themselves: CRUD, export, current user, password. */
-export function createUserHandlers({ store, clock, stopping, pageTokenKey }: UserServiceDeps) {
+export function createUserHandlers({ store, clock, stopping, passwords, throttle, clientAddress, pageTokenKey }: UserServiceDeps) {
   async function load(name: string): Promise<UserRecord> {
     const user = await store.getUser(userIdOf(name));
     if (!user) throw notFound(name);
@@ -104,7 +104,7 @@ export function createUserHandlers({ store, clock, stopping, pageTokenKey }: Use
       const kind = user.kind === UserKind.UNSPECIFIED ? UserKind.HUMAN : user.kind;
       const created = await store.createUser({
         id: randomUUID(),
-        email: user.email.trim().toLowerCase(),
+        email: normalizeEmail(user.email),
         displayName: user.displayName.trim(),
         kind,
         role: user.role,
@@ -115,7 +115,7 @@ export function createUserHandlers({ store, clock, stopping, pageTokenKey }: Use
           theme: user.preferences?.theme ?? 0,
           defaultEnvironment: user.preferences?.defaultEnvironment ?? "",
         },
-        passwordHash: kind === UserKind.HUMAN ? await hashPassword(request.password) : null,
+        passwordHash: kind === UserKind.HUMAN ? await passwords.hash(request.password) : null,
         createTime: now,
         updateTime: now,
         deleteTime: null,
@@ -153,14 +153,22 @@ export function createUserHandlers({ store, clock, stopping, pageTokenKey }: Use
       if (target.kind !== UserKind.HUMAN) {
         throw new DomainError("failed-precondition", "SERVICE_ACCOUNT_HAS_NO_PASSWORD", "service accounts sign in with API keys");
       }
-      if (context.principal!.user === userName(target.id) && !(await verifyPassword(request.currentPassword, target.passwordHash))) {
-        throw new DomainError("invalid-argument", "INCORRECT_PASSWORD", "current_password is not the current password", {
-          violations: [{ field: "current_password", description: "is not the current password", reason: "INCORRECT_PASSWORD" }],
-        });
+      const caller = context.principal!;
+      if (caller.user === userName(target.id)) {
+        // Guessing the current password here is guessing it at sign-in: the same throttle and budget.
+        const subject = { email: normalizeEmail(target.email), address: clientAddress(context) };
+        await throttle.admit(subject, clock());
+        if (!(await passwords.verify(request.currentPassword, target.passwordHash)).matches) {
+          throw new DomainError("invalid-argument", "INCORRECT_PASSWORD", "current_password is not the current password", {
+            violations: [{ field: "current_password", description: "is not the current password", reason: "INCORRECT_PASSWORD" }],
+          });
+        }
+        await throttle.succeeded(subject);
       }
       const now = clock();
-      await store.updateUser(target.id, { passwordHash: await hashPassword(request.newPassword) }, undefined, now);
-      await store.revokeUserSessions(target.id, now);
+      await store.updateUser(target.id, { passwordHash: await passwords.hash(request.newPassword) }, undefined, now);
+      // Every other sign-in of the user ends; the caller's own, if it is one of them, goes on.
+      await store.revokeUserSessions(target.id, now, caller.sessionId || undefined);
       return {};
     },
   } satisfies Partial<Handlers<typeof UserService>>;

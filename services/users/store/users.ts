@@ -6,6 +6,7 @@ import { keysetAfter } from "../../kit/database/keyset.js";
 import type { Database } from "../../kit/database/open-database.js";
 import { fromStoredTime, toStoredTime } from "../../kit/database/times.js";
 import { isUniqueViolation } from "../../kit/database/unique-violation.js";
+import { normalizeEmail } from "../email-address.js";
 import type { UserSchema, UsersTable } from "./schema.js";
 import type { UserOrder, UserRecord, UserStore } from "./types.js";
 
@@ -43,7 +44,7 @@ export function toUserRecord(row: Selectable<UsersTable>): UserRecord {
 function toUserRow(user: UserRecord): Selectable<UsersTable> {
   return {
     id: user.id,
-    email: user.email.toLowerCase(),
+    email: normalizeEmail(user.email),
     display_name: user.displayName,
     kind: user.kind,
     role: user.role,
@@ -58,14 +59,16 @@ function toUserRow(user: UserRecord): Selectable<UsersTable> {
   };
 }
 
-/** Reading and creating users. */
+/** Reading and creating users, and upgrading their password hashes. */
 export function createUserReads(
   database: Database<UserSchema>,
-): Pick<UserStore, "getUser" | "getUserByEmail" | "listUsers" | "streamUsers" | "countUsers" | "createUser"> {
+): Pick<UserStore, "getUser" | "getUserByEmail" | "listUsers" | "streamUsers" | "countUsers" | "createUser" | "upgradePasswordHash"> {
   const { db } = database;
 
   async function getUserByEmail(email: string): Promise<UserRecord | undefined> {
-    const row = await db.selectFrom("users").selectAll().where("email", "=", email.toLowerCase()).executeTakeFirst();
+    // Emails stored before normalisation were only lower-cased: they are found as written too.
+    const spellings = [...new Set([normalizeEmail(email), email.trim().toLowerCase()])];
+    const row = await db.selectFrom("users").selectAll().where("email", "in", spellings).orderBy("email").executeTakeFirst();
     return row && toUserRecord(row);
   }
 
@@ -136,6 +139,12 @@ export function createUserReads(
         throw error;
       }
       return toUserRecord(row);
+    },
+
+    async upgradePasswordHash(id, current, next) {
+      // Not a change of the user: version and update time stay. The condition
+      // keeps a password changed meanwhile from being overwritten.
+      await db.updateTable("users").set({ password_hash: next }).where("id", "=", id).where("password_hash", "=", current).execute();
     },
   };
 }
