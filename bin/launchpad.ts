@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { randomBytes } from "node:crypto";
 import { startAgent } from "../services/agent/agent.js";
 import { loadAgentConfig } from "../services/agent/config.js";
 import { ConfigError, flagName } from "../services/kit/config.js";
@@ -41,9 +42,12 @@ async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
   let firstStartAdmin: { email: string; password: string } | undefined;
   let adminEmail = "";
   let edgeUrl: string | undefined;
+  // One process: the users service and the edge share a secret made here unless one is configured.
+  const inProcessProxySecret = target === "all" ? randomBytes(32).toString("base64url") : "";
 
   if (target === "all" || target === "users") {
     const config = loadUsersConfig();
+    if (!config.proxySecret && !config.proxySecretFile) config.proxySecret = inProcessProxySecret;
     const users = await startUsers(config, createLogger("users", config.logLevel));
     parts.push(users);
     usersAddress = `${config.host}:${users.port}`;
@@ -68,6 +72,7 @@ async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
   if (target === "all" || target === "edge") {
     const config = loadEdgeConfig();
     if (usersAddress) config.usersAddress = usersAddress;
+    if (!config.proxySecret && !config.proxySecretFile) config.proxySecret = inProcessProxySecret;
     if (target === "all") config.deploymentsAddress = deploymentsAddress;
     const edge = await startEdge(config, createLogger("edge", config.logLevel));
     parts.push(edge);

@@ -32,10 +32,11 @@ const compose = readComposeFile();
 const services = compose.services;
 const names = Object.keys(services);
 
-/** What `docker compose up` would be run with (the admin password and the secret key are required). */
+/** What `docker compose up` would be run with (the admin password and the proxy secret are required). */
 const variables = {
   LAUNCHPAD_ADMIN_PASSWORD: "correct horse battery staple",
   LAUNCHPAD_SECRET_KEY: "c2VjcmV0IGtleSBvZiB0aGUgY29tcG9zZSB0ZXN0cyEhIQ==",
+  LAUNCHPAD_PROXY_SECRET: "a proxy secret of some length",
   POSTGRES_PASSWORD: undefined,
 };
 const envOf = (name: string) =>
@@ -102,11 +103,18 @@ describe("docker-compose.yml against the Compose Specification", () => {
     expect(startOrder(compose).slice(0, 2)).toEqual(["postgres", "users"]);
   });
 
-  it("reads only LAUNCHPAD_ADMIN_PASSWORD and LAUNCHPAD_SECRET_KEY (required) and POSTGRES_PASSWORD (defaulted) from the environment it runs in", () => {
-    expect(variablesIn(compose).sort()).toEqual(["LAUNCHPAD_ADMIN_PASSWORD", "LAUNCHPAD_SECRET_KEY", "POSTGRES_PASSWORD"]);
+  it("reads only LAUNCHPAD_ADMIN_PASSWORD, LAUNCHPAD_PROXY_SECRET and LAUNCHPAD_SECRET_KEY (required) and POSTGRES_PASSWORD (defaulted) from the environment it runs in", () => {
+    expect(variablesIn(compose).sort()).toEqual(["LAUNCHPAD_ADMIN_PASSWORD", "LAUNCHPAD_PROXY_SECRET", "LAUNCHPAD_SECRET_KEY", "POSTGRES_PASSWORD"]);
     expect(() => envOf("users")).not.toThrow();
     expect(() => interpolate(environmentOf(services.users!).LAUNCHPAD_ADMIN_PASSWORD!, {})).toThrow(/LAUNCHPAD_ADMIN_PASSWORD/);
     expect(() => interpolate(environmentOf(services.users!).LAUNCHPAD_SECRET_KEY!, {})).toThrow(/LAUNCHPAD_SECRET_KEY/);
+    expect(() => interpolate(environmentOf(services.users!).LAUNCHPAD_PROXY_SECRET!, {})).toThrow(/LAUNCHPAD_PROXY_SECRET/);
+  });
+
+  it("gives users and the edge one proxy secret, and has users trust the edge's forwarded address only from private networks", () => {
+    expect(envOf("edge").LAUNCHPAD_PROXY_SECRET).toBe(variables.LAUNCHPAD_PROXY_SECRET);
+    expect(envOf("users").LAUNCHPAD_PROXY_SECRET).toBe(envOf("edge").LAUNCHPAD_PROXY_SECRET);
+    expect(envOf("users").LAUNCHPAD_TRUSTED_PROXIES).toBe("10.0.0.0/8,172.16.0.0/12,192.168.0.0/16");
   });
 });
 

@@ -31,7 +31,7 @@ describe.skipIf(postgresUrl === undefined)("docker-compose.yml's topology as pro
     topology = await startLocalTopology({
       compose,
       postgresUrl: postgresUrl!,
-      variables: { LAUNCHPAD_ADMIN_PASSWORD: adminPassword, LAUNCHPAD_SECRET_KEY: topologySecretKey },
+      variables: { LAUNCHPAD_ADMIN_PASSWORD: adminPassword, LAUNCHPAD_PROXY_SECRET: "the topology's proxy secret", LAUNCHPAD_SECRET_KEY: topologySecretKey },
       // Same variables as compose; quieter, faster and deterministic values.
       overrides: { LAUNCHPAD_LOG_LEVEL: "warn", LAUNCHPAD_AGENT_STEP: "100ms", LAUNCHPAD_AGENT_FAILURE_RATE: "0" },
     });
