@@ -251,7 +251,7 @@ describe("the OpenAPI document (gen/openapi.json)", () => {
         expect(content, method.name).toEqual({ "application/json": { schema: output } });
       }
     }
-    expect(methods.filter((m) => m.methodKind === "server_streaming").map((m) => m.name)).toEqual(["WatchDeployment", "WatchDeployments", "StreamUsers"]);
+    expect(methods.filter((m) => m.methodKind === "server_streaming").map((m) => m.name)).toEqual(["WatchDeployment", "WatchDeployments", "StreamUsers", "WatchIdentityChanges"]);
   });
 
   it("lets public methods be called without credentials and names the permission of the others", () => {
@@ -270,7 +270,7 @@ describe("the OpenAPI document (gen/openapi.json)", () => {
       }
       if (policy.rule.case === "permission") expect(operation["description"], method.name).toContain(`requires the \`${policy.rule.value}\` permission`);
     }
-    expect(publicOnes).toEqual(["Login", "RefreshToken", "Logout", "GetJwks", "AuthenticateApiKey"]);
+    expect(publicOnes).toEqual(["Login", "RefreshToken", "Logout", "GetJwks", "AuthenticateApiKey", "WatchIdentityChanges"]);
   });
 });
 
