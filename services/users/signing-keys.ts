@@ -51,9 +51,10 @@ export async function loadSigningKeys(store: UserStore, options: SigningKeyOptio
   const sealer = createKeySealer(options.secret);
   const leadMs = Math.min(rotationMs / 4, maxLeadMs);
   const reloadMs = rotationMs > 0 ? Math.max(Math.min(leadMs / 2, maxReloadMs), minReloadMs) : maxReloadMs;
-  // A replica may sign with a key until it reloads after the next one
-  // activated; the lead covers clocks that disagree a little.
-  const publishedAfterRetirementMs = accessTokenTtlMs + reloadMs + leadMs;
+  // How long a key stays published once the next one signs: its last tokens'
+  // lifetime, plus the time a replica may go on signing with it until it
+  // reloads, plus the lead for clocks that disagree a little.
+  const publishedAfterSuccessorMs = accessTokenTtlMs + reloadMs + leadMs;
   const privateKeys = new Map<string, CryptoKey>();
 
   let records = await store.listSigningKeys();
@@ -81,7 +82,7 @@ export async function loadSigningKeys(store: UserStore, options: SigningKeyOptio
 
   /** A key is retired once the key after it has signed long enough for its tokens to have expired. */
   function retired(next: SigningKeyRecord | undefined, now: Date): boolean {
-    return next !== undefined && now.getTime() >= next.activateTime.getTime() + publishedAfterRetirementMs;
+    return next !== undefined && now.getTime() >= next.activateTime.getTime() + publishedAfterSuccessorMs;
   }
 
   async function rotateIfDue(now: Date): Promise<void> {
