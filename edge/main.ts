@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server } from "node:net";
 import type { RunningPart } from "../services/kit/lifecycle.js";
 import type { Logger } from "../services/kit/logger.js";
 import type { EdgeConfig } from "./config.js";
@@ -15,6 +15,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   const edge = await buildEdge(config, logger);
   edge.server.listen(config.port, config.host);
   await once(edge.server, "listening");
+  logAcceptFailures(edge.server, logger);
   return {
     name: "edge",
     port: (edge.server.address() as AddressInfo).port,
@@ -26,4 +27,18 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
       await edge.close();
     },
   };
+}
+
+/**
+ * Keeps the edge up when it cannot accept a connection (EMFILE: out of file
+ * descriptors; libuv drops that connection), which Node reports as a server
+ * error and would otherwise crash on. Logged at most once a minute.
+ */
+function logAcceptFailures(server: Server, logger: Logger): void {
+  let lastLogged = -Infinity;
+  server.on("error", (error) => {
+    if (Date.now() - lastLogged < 60_000) return;
+    lastLogged = Date.now();
+    logger.error({ err: error }, "cannot accept connections");
+  });
 }

@@ -5,6 +5,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { DeploymentService } from "../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import { UserService } from "../gen/launchpad/user/v1/user_service_pb.js";
+import { createRemoteVerifier } from "../services/kit/auth/remote-verifier.js";
 import { methodPath } from "../services/kit/grpc/service-definition.js";
 import type { Logger } from "../services/kit/logger.js";
 import type { EdgeConfig } from "./config.js";
@@ -97,7 +98,9 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   };
   const consoleFiles = await createConsoleEndpoints(config.consoleDir, logger);
 
-  const protections = createProtections(config, { registry, logger });
+  // Verifies credentials for rate-limit budgets only; the services still authorize every call.
+  const verifier = createRemoteVerifier({ users: config.usersAddress, rules: { issuer: config.issuer, audience: config.audience }, logger });
+  const protections = createProtections(config, { registry, logger, verifier });
   const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
   const server = createEdgeHttpServer(protections.wrap((req, res) => {
     if (isGrpcRequest(req)) return grpcRelay.grpc(req, res);
@@ -116,13 +119,14 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
       if (!res.headersSent) sendJson(res, 503, { status: "unavailable" });
       else res.end();
     });
-  }), tls);
+  }), tls, config);
 
   return {
     server,
     registry,
     async close() {
       await protections.close();
+      verifier.close();
       introspection.close();
       sessions.close();
       readiness.close();

@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent, request as httpsRequest } from "node:https";
 import { connect } from "node:http2";
@@ -9,18 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UserService } from "../../gen/launchpad/user/v1/user_service_pb.js";
 import { toNiceService } from "../../services/kit/grpc/service-definition.js";
 import { startTestEdgeStack, type TestEdgeStack } from "../support/edge-stack.js";
-
-/** A self-signed certificate for 127.0.0.1, made with openssl for this run. */
-function selfSignedCertificate(dir: string): { cert: string; key: string } {
-  const cert = join(dir, "cert.pem");
-  const key = join(dir, "key.pem");
-  execFileSync("openssl", [
-    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
-    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-    "-keyout", key, "-out", cert,
-  ], { stdio: "ignore" });
-  return { cert, key };
-}
+import { selfSignedCertificate } from "../support/self-signed-certificate.js";
 
 describe("the edge with TLS configured", () => {
   let dir: string;
