@@ -49,8 +49,8 @@ export function createIdentityFollower(options: IdentityFollowerOptions) {
   let horizon = Infinity;
   let lastHeard = -Infinity;
   let lastForget = performance.now();
-  let markSynced!: () => void;
-  const synced = new Promise<void>((resolve) => (markSynced = resolve));
+  let markSettled!: () => void;
+  const firstAttempt = new Promise<void>((resolve) => (markSettled = resolve));
   const controller = new AbortController();
 
   function apply(message: WatchIdentityChangesResponse) {
@@ -65,7 +65,7 @@ export function createIdentityFollower(options: IdentityFollowerOptions) {
     revision = Number(message.revision);
     lastHeard = performance.now();
     if (lastHeard - lastForget > memoryMs / 60) forgetOldChanges();
-    markSynced();
+    markSettled();
   }
 
   // Bounds memory: changes older than memoryMs go, and the horizon moves up to
@@ -93,6 +93,7 @@ export function createIdentityFollower(options: IdentityFollowerOptions) {
         if (isAbortError(error)) return;
         if (connected) logger?.warn({ err: error }, "lost the identity-change stream; reconnecting");
         connected = false;
+        markSettled();
       }
       await delay(controller.signal, wait).catch(() => undefined);
       wait = Math.min(wait * 2, reconnectDelayMs.most);
@@ -106,13 +107,17 @@ export function createIdentityFollower(options: IdentityFollowerOptions) {
       return performance.now() - lastHeard <= staleAfterMs;
     },
 
-    /** Waits for the first message, at most `timeoutMs`; rejects only when `signal` aborts. */
-    async synced(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    /**
+     * Waits until the first attempt to follow brought a message or failed, at
+     * most `timeoutMs`, so that a verifier just made need not check every
+     * credential remotely; rejects only when `signal` aborts.
+     */
+    async settled(timeoutMs: number, signal?: AbortSignal): Promise<void> {
       if (lastHeard > -Infinity) return;
       const timeout = new AbortController();
       const timer = setTimeout(() => timeout.abort(), timeoutMs);
       try {
-        await (signal ? abortable(signal, abortable(timeout.signal, synced)) : abortable(timeout.signal, synced));
+        await (signal ? abortable(signal, abortable(timeout.signal, firstAttempt)) : abortable(timeout.signal, firstAttempt));
       } catch (error) {
         if (signal?.aborted) throw error;
       } finally {

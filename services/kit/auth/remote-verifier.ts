@@ -181,7 +181,7 @@ export function createRemoteVerifier(options: RemoteVerifierOptions): RemoteVeri
         throw error;
       }
       const { principal, issuedAt } = verified;
-      await identities.synced(callTimeoutMs, signal);
+      await identities.settled(callTimeoutMs, signal);
       const subjects = [opaqueSubject(principal.user), opaqueSubject(sessionSubjectName(principal.sessionId))];
       if (identities.fresh() && !identities.predates(issuedAt, subjects)) return principal;
       const id = `token:${secretId(token)}`;
@@ -190,7 +190,7 @@ export function createRemoteVerifier(options: RemoteVerifierOptions): RemoteVeri
 
     async verifyApiKey(secret, signal) {
       const id = `key:${secretId(secret)}`;
-      await identities.synced(callTimeoutMs, signal);
+      await identities.settled(callTimeoutMs, signal);
       const hit = apiKeys.get(id);
       return recall(hit, hit?.subjects ?? []) ?? shared(id, (s) => authenticateApiKey(secret, id, s), signal);
     },
