@@ -1,5 +1,5 @@
 import { loadConfig, settings, type ConfigSource } from "../kit/config.js";
-import { commonSettings } from "../kit/settings.js";
+import { commonSettings, identityFollowerSettings } from "../kit/settings.js";
 
 /** The settings of the deployments service. */
 export const deploymentsSettings = {
@@ -12,11 +12,7 @@ export const deploymentsSettings = {
   ),
   usersAddress: settings.string("LAUNCHPAD_USERS_ADDRESS", "127.0.0.1:50051", "host:port of UserService, for verifying credentials"),
   apiKeyCacheTtl: settings.duration("LAUNCHPAD_API_KEY_CACHE_TTL", "30s", "How long a verified API key is trusted before asking UserService again"),
-  identityStaleAfter: settings.duration(
-    "LAUNCHPAD_IDENTITY_STALE_AFTER",
-    "5s",
-    "With UserService's identity-change stream unheard for this long, every credential is checked with UserService (fail closed)",
-  ),
+  ...identityFollowerSettings,
   cancelTimeout: settings.duration("LAUNCHPAD_CANCEL_TIMEOUT", "60s", "How long CANCELLING waits for the agent before CANCELLED"),
   watchHeartbeat: settings.duration("LAUNCHPAD_WATCH_HEARTBEAT", "5s", "Heartbeat interval of watch streams"),
   watchRetention: settings.integer("LAUNCHPAD_WATCH_RETENTION", 10_000, "Recent changes kept for resuming watches", 1),

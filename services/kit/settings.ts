@@ -18,3 +18,12 @@ export const commonSettings = {
   shutdownGrace: settings.duration("LAUNCHPAD_SHUTDOWN_GRACE", "10s", "Time in-flight calls get to finish on shutdown"),
   logLevel: settings.oneOf("LAUNCHPAD_LOG_LEVEL", ["debug", "info", "warn", "error", "silent"], "info", "Log level"),
 };
+
+/** Settings of the parts that verify credentials through UserService (deployments, edge). */
+export const identityFollowerSettings = {
+  identityStaleAfter: settings.duration(
+    "LAUNCHPAD_IDENTITY_STALE_AFTER",
+    "5s",
+    "With UserService's identity-change stream unheard for this long, every credential is checked with UserService (fail closed)",
+  ),
+};
