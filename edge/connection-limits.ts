@@ -63,10 +63,9 @@ export const defaultConnectionLimits: ConnectionLimits = {
  * Node answers the first two with 408 and closes the connection.
  */
 export function http1Timeouts(limits: ConnectionLimits) {
-  const unbounded = limits.headersTimeout === 0 || limits.bodyTimeout === 0;
   return {
     headersTimeout: limits.headersTimeout,
-    requestTimeout: unbounded ? 0 : limits.headersTimeout + limits.bodyTimeout,
+    requestTimeout: limits.bodyTimeout === 0 ? 0 : limits.headersTimeout + limits.bodyTimeout,
     keepAliveTimeout: limits.idleTimeout,
     connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(Math.min(limits.headersTimeout || 2_000, limits.bodyTimeout || 2_000) / 2))),
   };

@@ -130,6 +130,31 @@ async function requestOver(session: http2.ClientHttp2Session, path: string): Pro
   return Number(headers[":status"]);
 }
 
+/** A REST server-sent-events stream read in the background. */
+async function openSse(url: string, headers: Record<string, string>) {
+  const controller = new AbortController();
+  const response = await fetch(url, { headers: { ...headers, accept: "text/event-stream" }, signal: controller.signal });
+  expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/);
+  let text = "";
+  const decoder = new TextDecoder();
+  const reading = (async () => {
+    for await (const chunk of response.body!) text += decoder.decode(chunk as Uint8Array, { stream: true });
+  })().catch(() => undefined);
+  return {
+    async until(predicate: (text: string) => boolean, what: string): Promise<void> {
+      const deadline = Date.now() + 10_000;
+      while (!predicate(text)) {
+        if (Date.now() > deadline) throw new Error(`no ${what} within 10 s; received: ${text}`);
+        await sleep(50);
+      }
+    },
+    async close(): Promise<void> {
+      controller.abort();
+      await reading;
+    },
+  };
+}
+
 const range = (count: number) => Array.from({ length: count }, (_, i) => i);
 
 describe("the edge bounds every phase of a connection (finding 6)", () => {
@@ -226,6 +251,9 @@ describe("the edge bounds every phase of a connection (finding 6)", () => {
       await Promise.all(watches.map((watch) => watch.ended));
     });
     await Promise.all(watches.map((watch) => watch.until((m) => m.some((r) => r.kind.case === "snapshot"), "the snapshot")));
+    const sse = await openSse(`${stack.url}/v1/deployments:watch?filter=${encodeURIComponent(`service = "${service}"`)}`, headers);
+    cleanups.push(() => sse.close());
+    await sse.until((text) => text.includes('"snapshot"'), "the SSE snapshot");
 
     await sleep(3_000);
     const { deployment } = await stack.deployments.client.createDeployment(
@@ -238,6 +266,7 @@ describe("the edge bounds every phase of a connection (finding 6)", () => {
         watch.until((m) => changesOf(m).some((c) => c.deployment?.name === deployment!.name), `the change, over ${edgeProtocols[i]!.name}`),
       ),
     );
+    await sse.until((text) => text.includes(deployment!.name), "the change, over REST server-sent events");
   });
 });
 
