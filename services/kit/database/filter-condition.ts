@@ -16,6 +16,9 @@ const comparisons: Readonly<Record<Exclude<FilterOperator, ":">, string>> = {
  * The WHERE condition of parsed filter terms (all must hold), given which
  * column each filter field reads. Times compare as stored (see times.ts);
  * ":" is a case-insensitive "contains". No terms is a condition that holds.
+ * parseFilter bounds the terms (filterLimits: 32 comparisons, 4 KiB in all),
+ * so the condition stays far below SQLite's expression depth (1,000) and
+ * LIKE pattern length (50,000 bytes), and any PostgreSQL limit.
  */
 export function filterCondition(
   terms: readonly FilterTerm[],
