@@ -106,8 +106,8 @@ const paths: Path[] = [
 ];
 
 /** A service account with the deployer role, calling with a new API key: what CI pipelines use. */
-async function newPipeline(users: TestUsersService, token: string): Promise<TestUser> {
-  const asAdmin = users.auth(token);
+async function newPipeline(users: Pick<TestUsersService, "client">, token: string): Promise<TestUser> {
+  const asAdmin = bearer(token);
   const { user } = await users.client.createUser(
     { user: { email: uniqueEmail("pipeline"), displayName: "pipeline", kind: UserKind.SERVICE_ACCOUNT, role: Role.DEPLOYER } },
     asAdmin,
@@ -261,17 +261,21 @@ describe("when the identity-change stream cannot be followed, DeploymentService 
     await users?.close();
   });
 
-  it("users down past LAUNCHPAD_IDENTITY_STALE_AFTER: even a token verified before is UNAVAILABLE AUTH_SERVICE_UNAVAILABLE; users back: accepted again, and revocations reach it again", async () => {
+  it("users down past LAUNCHPAD_IDENTITY_STALE_AFTER: even credentials verified before are UNAVAILABLE AUTH_SERVICE_UNAVAILABLE; users back: accepted again, and revocations reach it again", async () => {
     const signIn = await users.client.login({ email: admin.email, password: admin.password });
     const token = signIn.tokens!.accessToken;
+    const pipeline = await newPipeline(users, token);
     const list = () => outcomeOf(deployments.client.listDeployments({}, bearer(token)));
+    const listWithKey = () => outcomeOf(deployments.client.listDeployments({}, bearer(pipeline.credential)));
     expect(await list()).toBe("ok");
+    expect(await listWithKey()).toBe("ok");
 
     await users.stop();
     const since = Date.now();
     const { outcome, ms } = await refusalAfter(list, since, 1_000 + revocationBoundMs);
     expect(outcome).toBe("UNAVAILABLE AUTH_SERVICE_UNAVAILABLE");
     expect(ms).toBeLessThanOrEqual(1_000 + revocationBoundMs);
+    expect(await listWithKey()).toBe("UNAVAILABLE AUTH_SERVICE_UNAVAILABLE");
 
     await users.start();
     await expect.poll(list, { timeout: 5_000, interval: 50 }).toBe("ok");
