@@ -59,11 +59,11 @@ function emailRule(field: string, email: string): FieldViolation[] {
   ];
 }
 
-function passwordRule(field: string, password: string) {
-  return [
-    ...maxBytesRule(field, password, maxBytes.password),
-    ...check([...password].length >= 12 && [...password].length <= 256, field, "INVALID_PASSWORD", "must be 12 to 256 characters long"),
-  ];
+function passwordRule(field: string, password: string): FieldViolation[] {
+  const tooLong = maxBytesRule(field, password, maxBytes.password);
+  if (tooLong.length > 0) return tooLong;
+  const characters = [...password].length;
+  return check(characters >= 12 && characters <= 256, field, "INVALID_PASSWORD", "must be 12 to 256 characters long");
 }
 
 function displayNameRule(field: string, displayName: string, maxCharacters: number): FieldViolation[] {
