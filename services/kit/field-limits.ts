@@ -40,7 +40,8 @@ export const defaultFieldLimits: FieldLimits = {
 
 /**
  * Every field of `message` (nested messages, list elements, map keys and
- * values included) over its limit, by dotted proto path.
+ * values included) over its limit, by dotted proto path; and every string
+ * holding U+0000, which PostgreSQL cannot store in text (NUL_CHARACTER).
  */
 export function fieldLimitViolations(schema: DescMessage, message: Message, limits: FieldLimits, prefix = ""): FieldViolation[] {
   const violations: FieldViolation[] = [];
@@ -97,13 +98,19 @@ function valueOf(message: Message, field: DescField): unknown {
   return fields[field.localName];
 }
 
-/** Checks one string or bytes value; whether it was within its limit. Numbers and booleans always are. */
+/** Checks one string or bytes value; whether it was acceptable. Numbers and booleans always are. */
 function checkValue(value: unknown, path: string, field: DescField, limits: FieldLimits, violations: FieldViolation[]): boolean {
   const size = typeof value === "string" ? Buffer.byteLength(value) : value instanceof Uint8Array ? value.length : 0;
   const limit = limitOf(field, limits);
-  if (size <= limit.maxBytes) return true;
-  violations.push({ field: path, reason: limit.reason, description: `must be at most ${limit.maxBytes} bytes` });
-  return false;
+  if (size > limit.maxBytes) {
+    violations.push({ field: path, reason: limit.reason, description: `must be at most ${limit.maxBytes} bytes` });
+    return false;
+  }
+  if (typeof value === "string" && value.includes("\0")) {
+    violations.push({ field: path, reason: "NUL_CHARACTER", description: "must not contain the NUL character (U+0000)" });
+    return false;
+  }
+  return true;
 }
 
 function tooMany(path: string, limits: FieldLimits): FieldViolation {

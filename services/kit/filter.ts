@@ -127,11 +127,15 @@ const earliestTime = new Date("0000-01-01T00:00:00.000Z");
 const latestTime = new Date("9999-12-31T23:59:59.999Z");
 
 function unquote(raw: string): string {
+  let text: string;
   try {
-    return JSON.parse(raw) as string;
+    text = JSON.parse(raw) as string;
   } catch {
     throw invalidFilter(`${raw} is not a valid string: use \\" and \\\\ for quotes and backslashes`);
   }
+  // No stored text holds U+0000 (validation refuses it), and PostgreSQL cannot compare with it.
+  if (text.includes("\0")) throw invalidFilter(`${raw} holds the NUL character (\\u0000), which no value can contain`);
+  return text;
 }
 
 function isOperator(text: string): text is FilterOperator {

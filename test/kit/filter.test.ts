@@ -89,6 +89,10 @@ describe("parseFilter", () => {
     expect(error.message).toContain("NOT");
   });
 
+  it("refuses a string holding NUL (\\u0000), which PostgreSQL cannot compare, with INVALID_FILTER", () => {
+    expect(refusal('email = "a\\u0000b"').message).toContain("NUL");
+  });
+
   it("refuses a string with an invalid escape with INVALID_FILTER, not a SyntaxError", () => {
     expect(refusal('email = "a\\qb"').reason).toBe("INVALID_FILTER");
   });

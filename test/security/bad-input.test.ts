@@ -3,9 +3,9 @@
  * review did against a real stack (users, deployments and the edge on
  * ephemeral ports): unsigned page tokens ("garbage", a year-99999 position)
  * and a filter of 1,500 AND terms used to be INTERNAL; sign-ins with 3.9 MB
- * emails grew the users database. Each must now be INVALID_ARGUMENT with a
- * stable reason naming the field, over gRPC, REST and Connect, changing
- * nothing stored.
+ * emails grew the users database; a NUL character was INTERNAL on
+ * PostgreSQL. Each must now be INVALID_ARGUMENT with a stable reason naming
+ * the field, over gRPC, REST and Connect, changing nothing stored.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
@@ -269,6 +269,13 @@ describe("bad input through a running stack is INVALID_ARGUMENT, never INTERNAL 
       expect(failure.message).not.toContain("mmmm");
     });
 
+    it("a NUL character (which PostgreSQL cannot store or compare) is INVALID_ARGUMENT in a field and in a filter value", async () => {
+      const inField = await failureOf(deployments().createDeployment({ deployment: { service: "nul", version: "1", environment: "staging", description: "a\u0000b" } }, asAdmin()));
+      expect([Status[inField.code], inField.reason, inField.fields]).toEqual(["INVALID_ARGUMENT", "NUL_CHARACTER", ["deployment.description"]]);
+      const inFilter = await failureOf(users().listUsers({ filter: 'email = "a\\u0000b"' }, asAdmin()));
+      expect([Status[inFilter.code], inFilter.reason, inFilter.fields]).toEqual(["INVALID_ARGUMENT", "INVALID_FILTER", ["filter"]]);
+    });
+
     it("through the edge, REST and Connect, oversized fields are 400 naming the field", async () => {
       const answers = [
         [await rest("/v1/deployments", { method: "POST", body: JSON.stringify({ service: "big", version: "1", environment: "staging", description: megabyte }) }), "deployment.description"],
@@ -361,5 +368,14 @@ describe.skipIf(postgresUrl === undefined)("on PostgreSQL, page tokens work acro
       expect((await failureOf(b.client.listDeployments({ pageToken }, auth))).reason).toBe("INVALID_PAGE_TOKEN");
     }
     expect((await failureOf(b.client.listDeployments({ filter: andTerms('service = "s"', 1500) }, auth))).reason).toBe("FILTER_TOO_COMPLEX");
+  });
+
+  it("a NUL character in a stored field or a filter value, which PostgreSQL refuses, is INVALID_ARGUMENT, not INTERNAL", async () => {
+    const auth = users.auth(await users.login(admin.email, admin.password));
+    const [a] = replicas as [TestDeploymentsService];
+    const inField = await failureOf(a.client.createDeployment({ deployment: { service: "nul", version: "1", environment: "staging", description: "a\u0000b" } }, auth));
+    expect([Status[inField.code], inField.reason]).toEqual(["INVALID_ARGUMENT", "NUL_CHARACTER"]);
+    const inFilter = await failureOf(a.client.listDeployments({ filter: 'service = "a\\u0000b"' }, auth));
+    expect([Status[inFilter.code], inFilter.reason]).toEqual(["INVALID_ARGUMENT", "INVALID_FILTER"]);
   });
 });

@@ -183,6 +183,15 @@ describe("validation middleware", () => {
     expect(error.details).not.toContain("eeee");
   });
 
+  it("refuses a string holding NUL (U+0000), which PostgreSQL cannot store, with NUL_CHARACTER", async () => {
+    expect(await violations(client.getUser({ name: "users/a\u0000b" }))).toEqual({ reason: "NUL_CHARACTER", fields: ["name"] });
+    expect(await violations(client.createUser({ user: { email: "a@example.com", role: Role.VIEWER, environments: ["ok", "n\u0000"] }, password }))).toEqual({
+      reason: "NUL_CHARACTER",
+      fields: ["user.environments[1]"],
+    });
+    expect(reached).toEqual([]);
+  });
+
   it("refuses a repeated field of more than 1000 elements with TOO_MANY_ELEMENTS", async () => {
     const paths = Array.from({ length: 1001 }, () => "display_name");
     expect(await violations(client.updateUser({ user: { name: "users/a" }, updateMask: { paths } }))).toEqual({ reason: "TOO_MANY_ELEMENTS", fields: ["update_mask.paths"] });
