@@ -25,10 +25,10 @@ const knownKeysSize = 10_000;
 /**
  * Who verified credentials speak for, for rate limiting: the edge only names
  * a principal's budget after the credential has been verified, the same way
- * the services verify it (access tokens locally against the JWKS, API keys
- * by the users service, both cached by the verifier and following its
- * revocations). Anything that does not verify, or cannot be verified right
- * now, has no principal.
+ * the services verify it (access tokens against the JWKS, API keys by the
+ * users service, both cached by the verifier, which follows revocations).
+ * Anything that does not verify, or cannot be verified right now, has no
+ * principal.
  *
  * It also remembers which API keys verified before (by a SHA-256 of the
  * secret, never the secret), because checking an unknown one costs the users
@@ -39,7 +39,11 @@ export function createCallerVerifier(verifier: CredentialVerifier) {
   const keyId = (secret: string) => createHash("sha256").update(secret).digest("base64url");
 
   return {
-    /** Whether verifying the credential costs no call to the users service: an access token, or an API key that verified before. */
+    /**
+     * Whether junk in this form cannot make the verifier call the users
+     * service: an access token (only one with a valid signature ever reaches
+     * users), or an API key that verified before.
+     */
     isCheap(credential: Credential): boolean {
       return credential.kind === "access-token" || knownKeys.has(keyId(credential.secret));
     },

@@ -28,7 +28,7 @@ const fastLimits = {
   LAUNCHPAD_EDGE_IDLE_TIMEOUT: "1s",
 };
 /** The latest a connection may close: the 1 s bound, Node's check interval and HTTP/1.1 keep-alive's extra second, with slack for a loaded machine. */
-const closedWithinMs = 4_000;
+const closedWithinMs = 6_000;
 /** Earlier than this, a close was not the bound's doing. */
 const notBeforeMs = 900;
 /** Bytes of a request line and headers that never end. */
