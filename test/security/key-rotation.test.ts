@@ -29,17 +29,17 @@ async function until<T>(probe: () => Promise<T | undefined>, what: string, deadl
 const kidOf = (token: string) => decodeProtectedHeader(token).kid!;
 const kidsOf = async (users: TestUsersService) => (await users.client.getJwks({})).keys.map((key) => key.kid);
 
-describe("signing keys rotating every 12 s, with 6 s access tokens", () => {
+describe("signing keys rotating every 16 s, with 10 s access tokens", () => {
   let stack: TestStack;
   afterAll(() => stack?.stop());
 
   it("publish the next key before it signs, accept the old key's tokens until they expire, then drop the old key from the JWKS", async () => {
-    stack = await startTestStack({ users: { LAUNCHPAD_SIGNING_KEY_ROTATION: "12s", LAUNCHPAD_ACCESS_TOKEN_TTL: "6s" } });
+    stack = await startTestStack({ users: { LAUNCHPAD_SIGNING_KEY_ROTATION: "16s", LAUNCHPAD_ACCESS_TOKEN_TTL: "10s" } });
     const { users, deployments } = stack;
     const [first] = await kidsOf(users);
     expect(await kidsOf(users)).toEqual([first]);
 
-    // The next key is published ahead (3 s before it signs).
+    // The next key is published ahead (4 s before it signs).
     const next = await until(async () => (await kidsOf(users)).find((kid) => kid !== first), "the next key in the JWKS");
     const old = await users.login(admin.email, admin.password);
     expect(kidOf(old)).toBe(first);
@@ -60,12 +60,12 @@ describe("signing keys rotating every 12 s, with 6 s access tokens", () => {
     await until(async () => ((await kidsOf(users)).includes(first) ? undefined : true), "the old key to leave the JWKS");
     expect(await kidsOf(users)).toContain(next);
     await deployments.client.listDeployments({}, stack.auth(await users.login(admin.email, admin.password)));
-  }, 60_000);
+  }, 90_000);
 });
 
 const postgres = (await storeTargets()).find((target) => target.name === "postgres");
 
-describe.skipIf(postgres === undefined)("two users replicas on one PostgreSQL, rotating every 4 s", () => {
+describe.skipIf(postgres === undefined)("two users replicas on one PostgreSQL, rotating every 8 s", () => {
   const replicas: TestUsersService[] = [];
   afterAll(async () => {
     await Promise.all(replicas.map((replica) => replica.stop()));
@@ -77,19 +77,19 @@ describe.skipIf(postgres === undefined)("two users replicas on one PostgreSQL, r
     const env = {
       LAUNCHPAD_USERS_DATABASE_URL: location.url!,
       LAUNCHPAD_SECRET_KEY: randomBytes(32).toString("base64"),
-      LAUNCHPAD_SIGNING_KEY_ROTATION: "4s",
+      LAUNCHPAD_SIGNING_KEY_ROTATION: "8s",
       LAUNCHPAD_ACCESS_TOKEN_TTL: "2s",
     };
     replicas.push(await startTestUsers(env), await startTestUsers(env));
     const [one, two] = replicas as [TestUsersService, TestUsersService];
 
-    // Every key either replica made, read from the shared table for 13 s (three rotations).
+    // Every key either replica made, read from the shared table for 20 s (two rotations).
     const activations = new Map<string, string>();
     const client = new pg.Client({ connectionString: location.url!.replace(/\?.*$/, "") });
     await client.connect();
     try {
       const schema = new URL(location.url!).searchParams.get("schema")!;
-      const until = Date.now() + 13_000;
+      const until = Date.now() + 20_000;
       while (Date.now() < until) {
         const { rows } = await client.query<{ kid: string; activate_time: string }>(
           `select kid, activate_time from ${client.escapeIdentifier(schema)}.signing_keys`,
@@ -103,7 +103,7 @@ describe.skipIf(postgres === undefined)("two users replicas on one PostgreSQL, r
     const times = [...activations.values()].map((time) => Date.parse(time)).sort((a, b) => a - b);
     expect(times.length).toBeGreaterThanOrEqual(3);
     // Replicas racing to rotate would leave two keys activating together.
-    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(3_000);
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(8_000);
 
     // A token from either replica is one the other accepts, whichever key signed it.
     for (const [signer, checker] of [[one, two], [two, one]] as const) {
@@ -112,5 +112,5 @@ describe.skipIf(postgres === undefined)("two users replicas on one PostgreSQL, r
       const { user } = await checker.client.getCurrentUser({}, checker.auth(token));
       expect(user?.email).toBe(admin.email);
     }
-  }, 60_000);
+  }, 90_000);
 });

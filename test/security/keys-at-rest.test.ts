@@ -22,8 +22,15 @@ import { typedClient } from "../support/typed-client.js";
 const admin = { email: "admin@example.com", password: "correct horse battery staple" };
 const { newDataDir, channels } = programSandbox("launchpad-keys-at-rest-");
 
+/** A program on ephemeral ports; a cheaper password hash keeps its many starts quick. */
 function envFor(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { ...ephemeralEnv(dataDir), LAUNCHPAD_ADMIN_EMAIL: admin.email, LAUNCHPAD_ADMIN_PASSWORD: admin.password, ...extra };
+  return {
+    ...ephemeralEnv(dataDir),
+    LAUNCHPAD_ADMIN_EMAIL: admin.email,
+    LAUNCHPAD_ADMIN_PASSWORD: admin.password,
+    LAUNCHPAD_PASSWORD_COST: "14",
+    ...extra,
+  };
 }
 
 function clientsOf(program: StartedProgram) {
@@ -37,6 +44,9 @@ function clientsOf(program: StartedProgram) {
     deployments: deployments && typedClient(DeploymentService, deployments),
   };
 }
+
+/** Each test starts whole programs, up to three; a loaded machine makes a start take seconds. */
+const startsTimeoutMs = 90_000;
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
 
@@ -120,7 +130,7 @@ describe("the data directory", () => {
     );
     expect(modeOf(dataDir)).toBe(0o700);
     for (const [name, mode] of modes) expect([name, mode.toString(8)]).toEqual([name, "600"]);
-  });
+  }, startsTimeoutMs);
 
   it("and its files, left open to others by an older version (0755, 0644), are tightened at start, saying so", async () => {
     const dataDir = newDataDir();
@@ -136,7 +146,7 @@ describe("the data directory", () => {
     for (const [name, mode] of modesIn(dataDir)) expect([name, mode.toString(8)]).toEqual([name, "600"]);
     expect(second.stderr()).toMatch(/users\.db was mode 644, open to other users; made it 600/);
     expect(second.stderr()).toMatch(/was mode 755, open to other users; made it 700/);
-  });
+  }, startsTimeoutMs);
 });
 
 describe("a copy of users.db and its WAL", () => {
@@ -164,7 +174,7 @@ describe("a copy of users.db and its WAL", () => {
       deployments!.createDeployment({ deployment: { service: "search", version: "6.6.6", environment: "production" } }, bearer(forged)),
       Status.UNAUTHENTICATED,
     );
-  });
+  }, startsTimeoutMs);
 
   it("no longer holds a key an older version stored in plain text: start-up seals it, keeps signing with it, and purges the plain copy", async () => {
     const dataDir = newDataDir();
@@ -183,7 +193,7 @@ describe("a copy of users.db and its WAL", () => {
     const after = usersDatabaseBytes(dataDir);
     expect(after.toString("latin1")).not.toContain(plain.d);
     expect(privateKeysIn(after, published)).toEqual([]);
-  });
+  }, startsTimeoutMs);
 });
 
 describe("a users service given another secret key than the one that sealed its keys", () => {
@@ -193,7 +203,7 @@ describe("a users service given another secret key than the one that sealed its 
     const env = envFor(dataDir, { LAUNCHPAD_SECRET_KEY: key });
     const first = await startLaunchpad(["--target=users"], env);
     const kids = (await clientsOf(first).users.getJwks({})).keys.map((k) => k.kid);
-    first.child.kill("SIGTERM");
+    first.child.kill("SIGKILL");
     await first.waitForExit();
 
     const wrong = runLaunchpad(["--target=users"], { ...env, LAUNCHPAD_SECRET_KEY: randomBytes(32).toString("base64") });
@@ -204,12 +214,12 @@ describe("a users service given another secret key than the one that sealed its 
 
     const again = await startLaunchpad(["--target=users"], env);
     expect((await clientsOf(again).users.getJwks({})).keys.map((k) => k.kid)).toEqual(kids);
-  });
+  }, startsTimeoutMs);
 
   it("on PostgreSQL, where replicas share the keys, must be configured: a generated key is refused before the database is touched", async () => {
     const run = runLaunchpad(["--target=users"], envFor(newDataDir(), { LAUNCHPAD_USERS_DATABASE_URL: "postgres://nobody@127.0.0.1:1/none" }));
     const exit = await run.waitForExit();
     expect(exit.code).toBe(2);
     expect(run.stderr()).toMatch(/LAUNCHPAD_SECRET_KEY or LAUNCHPAD_SECRET_KEY_FILE: required with LAUNCHPAD_USERS_DATABASE_URL/);
-  });
+  }, startsTimeoutMs);
 });
