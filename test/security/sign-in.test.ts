@@ -4,15 +4,19 @@ import { tmpdir } from "node:os";
 import { request } from "node:http";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { Metadata, Status } from "nice-grpc";
+import { Metadata, Status, createChannel } from "nice-grpc";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Role } from "../../gen/launchpad/user/v1/user_pb.js";
+import { UserService } from "../../gen/launchpad/user/v1/user_service_pb.js";
 import { proxySecretHeader } from "../../services/kit/proxy-secret.js";
 import { usersSettings } from "../../services/users/config.js";
 import { defaultThrottlePolicy } from "../../services/users/login-throttle.js";
 import { storeTargets } from "../support/databases.js";
 import { startTestEdgeStack, type TestEdgeStack } from "../support/edge-stack.js";
 import { expectGrpcError, failureOf } from "../support/grpc-errors.js";
+import { startLaunchpad } from "../support/program.js";
+import { ephemeralEnv, programSandbox } from "../support/program-sandbox.js";
+import { typedClient } from "../support/typed-client.js";
 import { admin, startTestUsers, type TestUsersService } from "../support/users-service.js";
 
 // Findings 1, 4 (the users side), 10, 13 and 14 of the security review, and
@@ -67,14 +71,14 @@ const wrong = "UNAUTHENTICATED INVALID_CREDENTIALS";
 
 /** A Connect JSON Login through the edge, from `localAddress` (any 127.x address is this machine). */
 function edgeLogin(
-  stack: TestEdgeStack,
+  edge: { url: string },
   body: { email: string; password: string },
   localAddress = "127.0.0.1",
 ): Promise<{ status: number; code?: string; violations?: string }> {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
-      `${stack.url}/launchpad.user.v1.UserService/Login`,
+      `${edge.url}/launchpad.user.v1.UserService/Login`,
       { method: "POST", localAddress, agent: false, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } },
       (res) => {
         const chunks: Buffer[] = [];
@@ -330,6 +334,43 @@ describe("finding 14: only the edge may vouch for a client address", () => {
     expect(await edgeLogin(stack, admin, "127.0.0.2")).toMatchObject({ status: 429, code: "resource_exhausted" });
     // ...which is its own, not the edge's: another client still signs in.
     expect((await edgeLogin(stack, admin, "127.0.0.3")).status).toBe(200);
+  });
+});
+
+describe("finding 14 in the program: --target=all vouches for client addresses with a secret of its own", () => {
+  const sandbox = programSandbox("launchpad-sign-in-");
+
+  it("with no proxy secret configured, the edge's forwarded address is honoured and a local caller's is not", async () => {
+    const program = await startLaunchpad(["--target=all"], {
+      ...ephemeralEnv(sandbox.newDataDir()),
+      LAUNCHPAD_DEMO_AGENT: "off",
+      LAUNCHPAD_ADMIN_EMAIL: admin.email,
+      LAUNCHPAD_ADMIN_PASSWORD: admin.password,
+      LAUNCHPAD_LOGIN_DELAY: "0ms",
+      // Fifty failed checks: a cheap hash keeps this quick; the cost does not change what is counted.
+      LAUNCHPAD_PASSWORD_COST: "12",
+      LAUNCHPAD_RATE_LIMIT_ANONYMOUS: "0",
+    });
+    const edge = { url: /edge\s+(http:\/\/[\d.]+:\d+)/.exec(program.stdout())![1]! };
+    for (let i = 0; i < address.refuseAfter; i++) {
+      expect((await edgeLogin(edge, { email: `spender${i}@example.com`, password: wrongPassword }, "127.0.0.2")).status).toBe(401);
+    }
+    expect(await edgeLogin(edge, admin, "127.0.0.2")).toMatchObject({ status: 429, code: "resource_exhausted" });
+    expect((await edgeLogin(edge, admin, "127.0.0.3")).status).toBe(200);
+
+    // Straight to the users service, a forwarded address is not believed: the caller's own budget is spent.
+    const channel = createChannel(`127.0.0.1:${program.usersPort}`);
+    try {
+      const client = typedClient(UserService, channel);
+      const answers: string[] = [];
+      for (let i = 0; i <= address.refuseAfter; i++) {
+        const metadata = Metadata({ "x-forwarded-for": `203.0.113.${i}` });
+        answers.push(await answerOf(client.login({ email: `direct${i}@example.com`, password: wrongPassword }, { metadata })));
+      }
+      expect(answers.at(-1)).toBe(refused);
+    } finally {
+      channel.close();
+    }
   });
 });
 
