@@ -40,8 +40,10 @@ export const defaultFieldLimits: FieldLimits = {
 
 /**
  * Every field of `message` (nested messages, list elements, map keys and
- * values included) over its limit, by dotted proto path; and every string
- * holding U+0000, which PostgreSQL cannot store in text (NUL_CHARACTER).
+ * values included) over its limit, by dotted proto path; every string
+ * holding U+0000, which PostgreSQL cannot store in text (NUL_CHARACTER); and
+ * every google.protobuf.Timestamp outside its documented range, years
+ * 0001–9999, which no store can hold (INVALID_TIMESTAMP).
  */
 export function fieldLimitViolations(schema: DescMessage, message: Message, limits: FieldLimits, prefix = ""): FieldViolation[] {
   const violations: FieldViolation[] = [];
@@ -54,7 +56,7 @@ export function fieldLimitViolations(schema: DescMessage, message: Message, limi
         checkValue(value, path, field, limits, violations);
         break;
       case "message":
-        violations.push(...fieldLimitViolations(field.message, value as Message, limits, `${path}.`));
+        violations.push(...messageViolations(field.message, value as Message, limits, path));
         break;
       case "list": {
         const elements = value as unknown[];
@@ -64,7 +66,7 @@ export function fieldLimitViolations(schema: DescMessage, message: Message, limi
         }
         elements.forEach((element, i) =>
           field.listKind === "message"
-            ? violations.push(...fieldLimitViolations(field.message, element as Message, limits, `${path}[${i}].`))
+            ? violations.push(...messageViolations(field.message, element as Message, limits, `${path}[${i}]`))
             : checkValue(element, `${path}[${i}]`, field, limits, violations),
         );
         break;
@@ -78,7 +80,7 @@ export function fieldLimitViolations(schema: DescMessage, message: Message, limi
         for (const [key, entry] of entries) {
           // A key over the limit is reported on the map: the path would repeat it.
           if (!checkValue(key, path, field, limits, violations)) continue;
-          if (field.mapKind === "message") violations.push(...fieldLimitViolations(field.message, entry as Message, limits, `${path}[${key}].`));
+          if (field.mapKind === "message") violations.push(...messageViolations(field.message, entry as Message, limits, `${path}[${key}]`));
           else checkValue(entry, `${path}[${key}]`, field, limits, violations);
         }
         break;
@@ -87,6 +89,18 @@ export function fieldLimitViolations(schema: DescMessage, message: Message, limi
   }
   return violations;
 }
+
+/** The violations of a nested message at `path`: a Timestamp's range, or its own fields. */
+function messageViolations(schema: DescMessage, message: Message, limits: FieldLimits, path: string): FieldViolation[] {
+  if (schema.typeName !== "google.protobuf.Timestamp") return fieldLimitViolations(schema, message, limits, `${path}.`);
+  const { seconds, nanos } = message as unknown as { seconds: bigint; nanos: number };
+  const valid = seconds >= earliestSeconds && seconds <= latestSeconds && nanos >= 0 && nanos <= 999_999_999;
+  return valid ? [] : [{ field: path, reason: "INVALID_TIMESTAMP", description: "must be a time from 0001-01-01 to 9999-12-31 (UTC)" }];
+}
+
+/** The range google/protobuf/timestamp.proto documents: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z. */
+const earliestSeconds = -62_135_596_800n;
+const latestSeconds = 253_402_300_799n;
 
 /** A field's value, reading a oneof member through its group; undefined when unset. */
 function valueOf(message: Message, field: DescField): unknown {

@@ -4,7 +4,7 @@
  * ephemeral ports): unsigned page tokens ("garbage", a year-99999 position)
  * and a filter of 1,500 AND terms used to be INTERNAL; sign-ins with 3.9 MB
  * emails grew the users database; a NUL character was INTERNAL on
- * PostgreSQL. Each must now be INVALID_ARGUMENT with a stable reason naming
+ * PostgreSQL, and so was an API key expiring after the year 9999. Each must now be INVALID_ARGUMENT with a stable reason naming
  * the field, over gRPC, REST and Connect, changing nothing stored.
  */
 import { randomBytes } from "node:crypto";
@@ -274,6 +274,14 @@ describe("bad input through a running stack is INVALID_ARGUMENT, never INTERNAL 
       expect([Status[inField.code], inField.reason, inField.fields]).toEqual(["INVALID_ARGUMENT", "NUL_CHARACTER", ["deployment.description"]]);
       const inFilter = await failureOf(users().listUsers({ filter: 'email = "a\\u0000b"' }, asAdmin()));
       expect([Status[inFilter.code], inFilter.reason, inFilter.fields]).toEqual(["INVALID_ARGUMENT", "INVALID_FILTER", ["filter"]]);
+    });
+
+    it("an API key expiring in the year 10000 (which no store can hold) is INVALID_TIMESTAMP, not INTERNAL, over gRPC and REST", async () => {
+      const failure = await failureOf(users().createApiKey({ parent: adminName, apiKey: { displayName: "far", expireTime: { seconds: 253_402_300_800n } } }, asAdmin()));
+      expect([Status[failure.code], failure.reason, failure.fields]).toEqual(["INVALID_ARGUMENT", "INVALID_TIMESTAMP", ["api_key.expire_time"]]);
+      // JSON cannot even spell such a time: the edge refuses it as it decodes.
+      const answer = await rest(`/v1/${adminName}/apiKeys`, { method: "POST", body: JSON.stringify({ displayName: "far", expireTime: "+099999-01-01T00:00:00Z" }) });
+      expect(await refusalOf(answer)).toMatchObject({ status: 400, code: "invalid_argument" });
     });
 
     it("through the edge, REST and Connect, oversized fields are 400 naming the field", async () => {

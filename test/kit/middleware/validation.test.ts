@@ -13,6 +13,7 @@ import { createErrorMappingMiddleware } from "../../../services/kit/middleware/e
 import { createValidationMiddleware, missingRequiredFields, type RequestRule } from "../../../services/kit/middleware/validation.js";
 import { defaultFieldLimits, fieldLimitViolations, type FieldLimits } from "../../../services/kit/field-limits.js";
 import { CreateDeploymentRequestSchema, WatchDeploymentsResponseSchema } from "../../../gen/launchpad/deployment/v1/deployment_service_pb.js";
+import { CreateApiKeyRequestSchema } from "../../../gen/launchpad/user/v1/user_service_pb.js";
 import {
   badRequest,
   callError,
@@ -253,6 +254,16 @@ describe("fieldLimitViolations", () => {
   it("reads the set member of a oneof and descends into it", () => {
     const message = create(WatchDeploymentsResponseSchema, { kind: { case: "snapshot", value: { deployments: [{ service: "s" }, { environment: "production" }] } } });
     expect(fieldLimitViolations(WatchDeploymentsResponseSchema, message, limits).map((v) => v.field)).toEqual(["snapshot.deployments[1].environment"]);
+  });
+
+  it("refuses a Timestamp outside years 0001–9999 or with nanos out of range, naming it, and accepts both ends", () => {
+    const at = (seconds: bigint, nanos = 0) =>
+      fieldLimitViolations(CreateApiKeyRequestSchema, create(CreateApiKeyRequestSchema, { apiKey: { displayName: "k", expireTime: { seconds, nanos } } }), defaultFieldLimits);
+    for (const [seconds, nanos] of [[253_402_300_800n, 0], [-62_135_596_801n, 0], [0n, -1], [0n, 1_000_000_000]] as const) {
+      expect(at(seconds, nanos)).toEqual([{ field: "api_key.expire_time", reason: "INVALID_TIMESTAMP", description: expect.stringContaining("9999-12-31") }]);
+    }
+    expect(at(253_402_300_799n, 999_999_999)).toEqual([]);
+    expect(at(-62_135_596_800n)).toEqual([]);
   });
 
   it("finds nothing in an empty request under the defaults", () => {
