@@ -36,7 +36,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-RUN mkdir -p /var/lib/launchpad && chown node:node /var/lib/launchpad
+RUN mkdir -p -m 0700 /var/lib/launchpad && chown node:node /var/lib/launchpad
 USER node
 # users gRPC, deployments gRPC, edge HTTP, users and deployments metrics.
 EXPOSE 50051 50052 8080 9451 9452
