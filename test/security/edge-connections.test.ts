@@ -283,7 +283,7 @@ describe("connections per client address (finding 6)", () => {
         LAUNCHPAD_EDGE_PORT: "0",
         LAUNCHPAD_PROXY_SECRET: "a proxy secret long enough for the edge to start",
       },
-      stdio: ["ignore", "pipe", "inherit"],
+      stdio: ["ignore", "pipe", "pipe"],
     });
     cleanups.push(async () => {
       if (child.exitCode === null) {
@@ -292,14 +292,16 @@ describe("connections per client address (finding 6)", () => {
       }
     });
     let stdout = "";
+    let stderr = "";
     child.stdout!.setEncoding("utf8");
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
     const port = await new Promise<number>((resolve, reject) => {
       child.stdout!.on("data", (chunk: string) => {
         stdout += chunk;
         const match = /edge\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
         if (match) resolve(Number(match[1]));
       });
-      child.once("close", (code) => reject(new Error(`the edge exited (${code}): ${stdout}`)));
+      child.once("close", (code) => reject(new Error(`the edge exited (${code}):\n${stdout}\n${stderr}`)));
     });
 
     // An attacker at 127.0.0.2 opens 320 connections and sends nothing.
