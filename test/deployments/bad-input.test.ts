@@ -79,9 +79,11 @@ const badInputs: BadInput[] = [
   ]),
 
   // CreateDeployment: malformed fields
-  ...["Checkout", "check out", "-checkout", "checkout_api", "x".repeat(64), "'; DROP TABLE deployments; --", "ch\u0000eckout"].map((service) =>
+  ...["Checkout", "check out", "-checkout", "checkout_api", "x".repeat(64), "'; DROP TABLE deployments; --"].map((service) =>
     refused(`CreateDeployment of service ${JSON.stringify(service.slice(0, 30))}`, () => create({ ...good, service }), INVALID_ARGUMENT, "INVALID_SERVICE", ["deployment.service"]),
   ),
+  // Refused for every string field before any method rule: PostgreSQL cannot store U+0000.
+  refused('CreateDeployment of service "ch\\u0000eckout"', () => create({ ...good, service: "ch\u0000eckout" }), INVALID_ARGUMENT, "NUL_CHARACTER", ["deployment.service"]),
   ...["Production", "prod env", "prod/eu", "-prod", "p".repeat(64)].map((environment) =>
     refused(`CreateDeployment to environment ${JSON.stringify(environment.slice(0, 30))}`, () => create({ ...good, environment }), INVALID_ARGUMENT, "INVALID_ENVIRONMENT", ["deployment.environment"]),
   ),
