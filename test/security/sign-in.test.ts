@@ -74,12 +74,18 @@ function edgeLogin(
   edge: { url: string },
   body: { email: string; password: string },
   localAddress = "127.0.0.1",
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; code?: string; violations?: string }> {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
       `${edge.url}/launchpad.user.v1.UserService/Login`,
-      { method: "POST", localAddress, agent: false, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } },
+      {
+        method: "POST",
+        localAddress,
+        agent: false,
+        headers: { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -325,11 +331,12 @@ describe("finding 14: only the edge may vouch for a client address", () => {
     expect(answers.slice(address.refuseAfter)).toEqual(Array<string>(55 - address.refuseAfter).fill(refused));
   });
 
-  it("through the edge, each client address keeps its own budget", async () => {
+  it("through the edge, each client address keeps its own budget, whatever x-forwarded-for or secret a client sends", async () => {
     const stack = await edgeStack();
-    // 127.0.0.2 spends its whole budget through the edge...
+    // 127.0.0.2 spends its whole budget through the edge, naming other addresses and guessing the secret in vain...
     for (let i = 0; i < address.refuseAfter; i++) {
-      expect((await edgeLogin(stack, { email: `spender${i}@example.com`, password: wrongPassword }, "127.0.0.2")).status).toBe(401);
+      const forged = { "x-forwarded-for": `198.51.100.${i}`, [proxySecretHeader]: "a guessed secret" };
+      expect((await edgeLogin(stack, { email: `spender${i}@example.com`, password: wrongPassword }, "127.0.0.2", forged)).status).toBe(401);
     }
     expect(await edgeLogin(stack, admin, "127.0.0.2")).toMatchObject({ status: 429, code: "resource_exhausted" });
     // ...which is its own, not the edge's: another client still signs in.
