@@ -30,9 +30,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
 }
 
 /**
- * Keeps the edge up when it cannot accept a connection (EMFILE: out of file
- * descriptors; libuv drops that connection), which Node reports as a server
- * error and would otherwise crash on. Logged at most once a minute.
+ * Keeps the edge up when it cannot accept a connection. Out of file
+ * descriptors, libuv usually drops the waiting connections itself; when it
+ * cannot (its spare descriptor is gone too), Node reports EMFILE as a server
+ * error, which would otherwise crash the edge. Logged at most once a minute.
  */
 function logAcceptFailures(server: Server, logger: Logger): void {
   let lastLogged = -Infinity;

@@ -270,50 +270,61 @@ describe("the edge bounds every phase of a connection (finding 6)", () => {
   });
 });
 
+/** The edge as the program runs it (`--target=edge`), in its own process limited to 300 file descriptors; resolves its port. */
+async function startEdgeWith300Files(env: Record<string, string> = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), "launchpad-edge-connections-"));
+  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const child = spawn("prlimit", ["--nofile=300", process.execPath, "--import", "tsx", "bin/launchpad.ts", "--target=edge"], {
+    cwd: repoRoot,
+    env: {
+      ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("LAUNCHPAD_"))),
+      LAUNCHPAD_DATA_DIR: dataDir,
+      LAUNCHPAD_EDGE_PORT: "0",
+      LAUNCHPAD_PROXY_SECRET: "a proxy secret long enough for the edge to start",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  cleanups.push(async () => {
+    if (child.exitCode === null) {
+      child.kill("SIGKILL");
+      await once(child, "close");
+    }
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8");
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on("data", (chunk: string) => {
+      stdout += chunk;
+      const match = /edge\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once("close", (code) => reject(new Error(`the edge exited (${code}):\n${stdout}\n${stderr}`)));
+  });
+  return { child, port };
+}
+
+/** 320 connections from 127.0.0.2 that send nothing; resolves those still open half a second later. */
+async function idleAttack(port: number): Promise<Raw[]> {
+  const attack = await Promise.all(range(320).map(() => openTcp(port, "127.0.0.2").catch(() => undefined)));
+  await sleep(500);
+  return attack.filter((raw): raw is Raw => raw !== undefined && !raw.socket.destroyed && raw.socket.readyState === "open");
+}
+
 describe("connections per client address (finding 6)", () => {
   it("320 idle sockets from one address do not stop /healthz answering on an edge limited to 300 files", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "launchpad-edge-connections-"));
-    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-    // The edge as the program runs it, in its own process with a 300 file descriptor limit, every other setting its default.
-    const child = spawn("prlimit", ["--nofile=300", process.execPath, "--import", "tsx", "bin/launchpad.ts", "--target=edge"], {
-      cwd: repoRoot,
-      env: {
-        ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("LAUNCHPAD_"))),
-        LAUNCHPAD_DATA_DIR: dataDir,
-        LAUNCHPAD_EDGE_PORT: "0",
-        LAUNCHPAD_PROXY_SECRET: "a proxy secret long enough for the edge to start",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    cleanups.push(async () => {
-      if (child.exitCode === null) {
-        child.kill("SIGKILL");
-        await once(child, "close");
-      }
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout!.setEncoding("utf8");
-    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout!.on("data", (chunk: string) => {
-        stdout += chunk;
-        const match = /edge\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
-        if (match) resolve(Number(match[1]));
-      });
-      child.once("close", (code) => reject(new Error(`the edge exited (${code}):\n${stdout}\n${stderr}`)));
-    });
+    // Every setting its default.
+    const edge = await startEdgeWith300Files();
 
-    // An attacker at 127.0.0.2 opens 320 connections and sends nothing.
-    const attack = await Promise.all(range(320).map(() => openTcp(port, "127.0.0.2").catch(() => undefined)));
-    await sleep(500);
-    const stillOpen = attack.filter((raw) => raw && !raw.socket.destroyed && raw.socket.readyState === "open");
+    const stillOpen = await idleAttack(edge.port);
 
-    const health = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2_000) });
+    const health = await fetch(`http://127.0.0.1:${edge.port}/healthz`, { signal: AbortSignal.timeout(2_000) });
     expect(health.status).toBe(200);
     // The default cap, 128 a client address; the rest were closed at once.
     expect(stillOpen.length).toBeLessThanOrEqual(128);
     expect(stillOpen.length).toBeGreaterThanOrEqual(100);
-    expect(child.exitCode).toBeNull();
+    expect(edge.child.exitCode).toBeNull();
   });
 });
