@@ -36,10 +36,10 @@ const allowed: Verdict = { allowed: true, retryAfterMs: 0 };
  * that spent its own leaves anonymous calls from the same address alone, and
  * the other way round, so no one can spend another's budget.
  *
- * Verifying must not become a cheap way to load the users service: access
- * tokens are verified locally, but an API key not seen verified before is
- * charged to the anonymous budget, and looked up (in the background, for the
- * requests after it) only when that charge is allowed.
+ * Verifying must not become a cheap way to load the users service: a junk
+ * access token fails its signature check locally, but an API key not seen
+ * verified before is charged to the anonymous budget, and looked up (in the
+ * background, for the requests after it) only when that charge is allowed.
  */
 export function createRateLimiter(options: RateLimitOptions, logger: Logger, verifier?: CredentialVerifier) {
   const store = options.redisUrl
