@@ -1,6 +1,8 @@
 import { fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
-import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext, type Interceptor } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { methodPath } from "../services/kit/grpc/service-definition.js";
+import { bodyTooLarge, malformedRequest } from "./protections/rejections.js";
 import type { ForwardOptions, Upstream } from "./upstream/forward.js";
 
 /** A service the edge serves and the upstream that owns it. */
@@ -11,6 +13,34 @@ export interface Route {
 
 /** The client's address, when the HTTP server recorded it in the context. */
 export type ClientAddressOf = (context: HandlerContext) => string | undefined;
+
+/**
+ * connect-node's handler options at the edge. Every request message, as
+ * received and once decompressed, is held to `maxBodyBytes` (connect-node's
+ * own default is 4 GiB): its gzip and br decoders stop at readMaxBytes
+ * while they inflate. A stream's request messages it cannot read (not
+ * decodable, not decompressable, too large) are refused with Launchpad's
+ * ErrorInfo: INVALID_ARGUMENT MALFORMED_REQUEST, or RESOURCE_EXHAUSTED
+ * REQUEST_TOO_LARGE, where connect-node would say INTERNAL.
+ */
+export function connectHandlerOptions(maxBodyBytes: number) {
+  const asClientError = (error: unknown): ConnectError => {
+    const cause = ConnectError.from(error);
+    // Cancelled, past its deadline: what happened, not what was sent.
+    if (cause.code === Code.Canceled || cause.code === Code.DeadlineExceeded) return cause;
+    return cause.code === Code.ResourceExhausted ? bodyTooLarge(maxBodyBytes) : malformedRequest(`cannot read the request: ${cause.rawMessage}`, { cause: error });
+  };
+  async function* readRequests<T>(messages: AsyncIterable<T>): AsyncIterable<T> {
+    try {
+      yield* messages;
+    } catch (error) {
+      throw asClientError(error);
+    }
+  }
+  // connect-node reads a unary call's message before interceptors run; Connect unary calls take the fast path (connect-unary.ts).
+  const refuseUnreadableRequests: Interceptor = (next) => (req) => (req.stream ? next({ ...req, message: readRequests(req.message) }) : next(req));
+  return { readMaxBytes: maxBodyBytes, acceptCompression: [compressionGzip, compressionBrotli], interceptors: [refuseUnreadableRequests] };
+}
 
 /**
  * Registers every method of every routed service with connect-node, which

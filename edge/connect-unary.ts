@@ -1,21 +1,32 @@
 import { fromBinary, fromJson, toBinary, toJsonString, type DescMethod, type Message } from "@bufbuild/protobuf";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout } from "@connectrpc/connect/protocol-connect";
 import { methodPath } from "../services/kit/grpc/service-definition.js";
 import type { Route } from "./connect-routes.js";
 import type { EdgeRequest, EdgeResponse } from "./http-server.js";
+import { inflateWithin } from "./protections/inflate.js";
+import { malformedRequest, Rejection } from "./protections/rejections.js";
 import { cookieSessionOf, type CookieSession } from "./session-cookie.js";
 import type { ForwardOptions, Upstream } from "./upstream/forward.js";
 
 const unaryContentType = /^application\/(proto|json)(?:;\s*charset=utf-?8)?$/i;
 const maxTimeoutMs = 2 ** 31 - 1;
 
-/** A served method: where it goes, and its cookie mode when it has one. */
+/** A served method: where it goes, whether GET may call it, and its cookie mode when it has one. */
 interface Target {
   path: string;
   method: DescMethod;
   upstream: Upstream;
+  readOnly: boolean;
   session: CookieSession | undefined;
+}
+
+/** A call's message as the client sent it: its format, its compression, and how to get its bytes. */
+interface Incoming {
+  json: boolean;
+  encoding: string | undefined;
+  bytes(): Promise<Buffer>;
 }
 
 function readBody(req: EdgeRequest): Promise<Buffer> {
@@ -27,8 +38,18 @@ function readBody(req: EdgeRequest): Promise<Buffer> {
   });
 }
 
-function invalidRequest(cause: unknown): ConnectError {
-  return new ConnectError(`cannot decode the request: ${String((cause as Error).message ?? cause)}`, Code.InvalidArgument);
+/**
+ * A Connect GET's message (`?encoding=proto|json&message=…&base64=1&compression=…`),
+ * or undefined when the query names no format (connect-node then answers).
+ * The message is read as connect-node reads it: base64 (either alphabet)
+ * with base64=1, else the percent-decoded text as UTF-8.
+ */
+function incomingOfQuery(query: URLSearchParams): Incoming | undefined {
+  const format = query.get("encoding");
+  if (format !== "proto" && format !== "json") return undefined;
+  const message = query.get("message") ?? "";
+  const bytes = query.get("base64") === "1" ? Buffer.from(message, "base64") : Buffer.from(message, "utf8");
+  return { json: format === "json", encoding: query.get("compression") ?? undefined, bytes: async () => bytes };
 }
 
 function sendMessage(res: EdgeResponse, out: string | Uint8Array, json: boolean): void {
@@ -42,7 +63,8 @@ function sendMessage(res: EdgeResponse, out: string | Uint8Array, json: boolean)
 function sendError(res: EdgeResponse, error: ConnectError): void {
   if (res.headersSent) return void res.end();
   const body = errorToJsonBytes(error, {});
-  res.writeHead(codeToHttpStatus(error.code), { "content-type": "application/json", "content-length": body.byteLength });
+  const status = error instanceof Rejection ? error.httpStatus : codeToHttpStatus(error.code);
+  res.writeHead(status, { "content-type": "application/json", "content-length": body.byteLength });
   res.end(body);
 }
 
@@ -50,26 +72,31 @@ function sendError(res: EdgeResponse, error: ConnectError): void {
  * The Connect unary fast path, beside connect-node: a POST of
  * `application/proto` is forwarded as the bytes it is, and
  * `application/json` is converted once each way — the work a Connect call
- * needs and nothing more. Compressed bodies, GET requests, streams and
- * gRPC-Web are left to connect-node (the handler returns false).
+ * needs and nothing more. GET calls of NO_SIDE_EFFECTS methods and
+ * compressed bodies (gzip, deflate, br; inflated within `maxBodyBytes`) take
+ * the same path, so every Connect unary call is read here and a message the
+ * edge cannot read is INVALID_ARGUMENT (MALFORMED_REQUEST), never INTERNAL.
+ * Streams and gRPC-Web are left to connect-node (the handler returns false).
  *
  * Login, RefreshToken and Logout with `launchpad-session: cookie` keep the
  * refresh token in an HttpOnly cookie (edge/session-cookie.ts): their
- * messages are decoded, JSON or binary, and an uncompressed body is required.
+ * messages are decoded, JSON or binary.
  */
-export function createConnectUnary(routes: readonly Route[], options: { defaultTimeoutMs: number }) {
+export function createConnectUnary(routes: readonly Route[], options: { defaultTimeoutMs: number; maxBodyBytes: number }) {
   const methods = new Map<string, Target>();
   for (const { service, upstream } of routes) {
     for (const method of service.methods) {
       const path = methodPath(method);
-      if (method.methodKind === "unary") methods.set(path, { path, method, upstream, session: cookieSessionOf(path) });
+      const readOnly = method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
+      if (method.methodKind === "unary") methods.set(path, { path, method, upstream, readOnly, session: cookieSessionOf(path) });
     }
   }
 
-  async function serve(req: EdgeRequest, res: EdgeResponse, target: Target, json: boolean) {
+  async function serve(req: EdgeRequest, res: EdgeResponse, target: Target, { json, encoding, bytes }: Incoming) {
     const timeout = parseTimeout(req.headers["connect-timeout-ms"] as string | undefined ?? null, maxTimeoutMs);
     if (timeout.error) return sendError(res, timeout.error);
-    const body = await readBody(req);
+    const received = await bytes();
+    const body = encoding === undefined ? received : await inflateWithin(encoding, received, options.maxBodyBytes);
     const forward: ForwardOptions = {
       headers: req.headers,
       timeoutMs: timeout.timeoutMs ?? options.defaultTimeoutMs,
@@ -79,12 +106,8 @@ export function createConnectUnary(routes: readonly Route[], options: { defaultT
     };
     if (target.session?.requested(req)) return serveWithCookie(req, res, target, target.session, json, body, forward);
     const { method } = target;
-    let request: Uint8Array;
-    try {
-      request = json ? toBinary(method.input, fromJson(method.input, JSON.parse(body.toString("utf8")))) : body;
-    } catch (cause) {
-      return sendError(res, invalidRequest(cause));
-    }
+    // Binary messages go upstream undecoded; the service refuses undecodable ones as MALFORMED_REQUEST.
+    const request = json ? toBinary(method.input, decode(method, true, body)) : body;
     const response = await target.upstream.unary(target.path, request, forward);
     sendMessage(res, json ? toJsonString(method.output, fromBinary(method.output, response)) : response, json);
   }
@@ -98,12 +121,7 @@ export function createConnectUnary(routes: readonly Route[], options: { defaultT
     body: Buffer,
     forward: ForwardOptions,
   ) {
-    let request: Message;
-    try {
-      request = json ? fromJson(method.input, JSON.parse(body.toString("utf8"))) : fromBinary(method.input, body);
-    } catch (cause) {
-      return sendError(res, invalidRequest(cause));
-    }
+    const request = decode(method, json, body);
     let response: Message;
     try {
       session.prepare(req, request);
@@ -117,20 +135,33 @@ export function createConnectUnary(routes: readonly Route[], options: { defaultT
   }
 
   return (req: EdgeRequest, res: EdgeResponse): boolean => {
-    if (req.method !== "POST") return false;
-    const type = unaryContentType.exec(req.headers["content-type"] ?? "");
-    const target = type ? methods.get(req.url ?? "") : undefined;
-    if (!target) return false;
-    const encoding = req.headers["content-encoding"];
-    if (encoding && encoding !== "identity") {
-      if (!target.session?.requested(req)) return false;
-      // connect-node would answer with the token in the body, which cookie mode promises never to do.
-      sendError(res, new ConnectError("cookie sessions need an uncompressed request body", Code.InvalidArgument));
-      return true;
+    const url = req.url ?? "";
+    let target: Target | undefined;
+    let incoming: Incoming | undefined;
+    if (req.method === "POST") {
+      const type = unaryContentType.exec(req.headers["content-type"] ?? "");
+      target = type ? methods.get(url) : undefined;
+      const encoding = req.headers["content-encoding"];
+      incoming = { json: type?.[1]!.toLowerCase() === "json", encoding: encoding === "identity" ? undefined : encoding, bytes: () => readBody(req) };
+    } else if (req.method === "GET") {
+      const queryAt = url.indexOf("?");
+      target = queryAt === -1 ? undefined : methods.get(url.slice(0, queryAt));
+      // Methods with side effects are refused GET by connect-node (405).
+      if (target?.readOnly) incoming = incomingOfQuery(new URLSearchParams(url.slice(queryAt + 1)));
     }
-    serve(req, res, target, type![1]!.toLowerCase() === "json").catch((error) =>
+    if (!target || !incoming) return false;
+    serve(req, res, target, incoming).catch((error) =>
       sendError(res, error instanceof ConnectError ? error : new ConnectError("internal error", Code.Internal)),
     );
     return true;
   };
+}
+
+/** A request message from JSON or binary bytes; MALFORMED_REQUEST when they are neither. */
+function decode(method: DescMethod, json: boolean, body: Buffer): Message {
+  try {
+    return json ? fromJson(method.input, JSON.parse(body.toString("utf8"))) : fromBinary(method.input, body);
+  } catch (cause) {
+    throw malformedRequest(`cannot decode the request: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
 }

@@ -1,8 +1,13 @@
-import { constants, type Http2ServerRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
+import { once } from "node:events";
+import { constants, type ClientHttp2Stream, type Http2ServerRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import type { Readable } from "node:stream";
+import { Code } from "@connectrpc/connect";
 import type { EdgeRequest, EdgeResponse } from "./http-server.js";
+import { inflateWithin } from "./protections/inflate.js";
+import { endAfterAnswer } from "./protections/limits.js";
+import { bodyTooLarge, grpcStatusHeaders, Rejection } from "./protections/rejections.js";
 import { forwardedHeaders } from "./upstream/forward.js";
-import { grpcTimeout } from "./upstream/grpc-wire.js";
+import { createFrameSplitter, grpcTimeout, isCompressedFrame, trailerFrame } from "./upstream/grpc-wire.js";
 import type { createSessionPool } from "./upstream/http2-sessions.js";
 
 /** gRPC request headers passed upstream besides the allow-listed ones of every protocol. */
@@ -16,11 +21,12 @@ function pick(from: IncomingHttpHeaders, names: readonly string[], to: OutgoingH
   return to;
 }
 
-function status(code: number, message: string): OutgoingHttpHeaders {
-  return { "grpc-status": String(code), "grpc-message": encodeURIComponent(message) };
-}
+/** The codings of compressed messages the services read (grpc-js), which the relay checks before passing them on. */
+const relayedEncodings = ["gzip", "deflate"];
 
-const unavailable = status(14, "the service is unavailable; retry");
+const unavailable = grpcStatusHeaders(
+  new Rejection({ code: Code.Unavailable, reason: "SERVICE_UNAVAILABLE", message: "the service is unavailable; retry" }),
+);
 
 /** Whether a request is gRPC (not gRPC-Web) over HTTP/2. */
 export function isGrpcRequest(req: EdgeRequest): req is Http2ServerRequest {
@@ -58,20 +64,21 @@ const grpcWebResponder: Responder = {
   // What the upstream would accept compressed is no promise the edge makes to browsers.
   headers: ["grpc-encoding", "x-request-id"],
   finish(res, trailers) {
-    const text = Buffer.from(Object.entries(trailers).map(([name, value]) => `${name}: ${String(value)}\r\n`).join(""));
-    const frame = Buffer.alloc(5 + text.length);
-    frame[0] = 0x80;
-    frame.writeUInt32BE(text.length, 1);
-    text.copy(frame, 5);
-    res.end(frame);
+    res.end(trailerFrame(trailers));
   },
 };
 
-/** Ends a relayed call with trailers of the edge's own, unless it has ended. */
-function fail(res: EdgeResponse, responder: Responder, trailers: OutgoingHttpHeaders): void {
+/**
+ * Ends a relayed call with these trailers, unless it has ended: after the
+ * messages when headers have gone out, else as a trailers-only answer (one
+ * header block ending the stream, as gRPC and gRPC-Web clients expect).
+ */
+function finish(res: EdgeResponse, responder: Responder, trailers: OutgoingHttpHeaders, headers?: OutgoingHttpHeaders): void {
   if (res.writableEnded || res.destroyed) return;
-  if (!res.headersSent) res.writeHead(200, { "content-type": responder.contentType });
-  responder.finish(res, trailers);
+  if (res.headersSent) return responder.finish(res, trailers);
+  res.statusCode = 200;
+  for (const [name, value] of Object.entries({ ...headers, "content-type": responder.contentType, ...trailers })) res.setHeader(name, value!);
+  res.end();
 }
 
 /** What relayData writes to: a stream, or either kind of response. */
@@ -93,6 +100,30 @@ function relayData(from: Readable, to: DataSink): void {
   to.on("drain", () => from.resume());
 }
 
+/**
+ * Writes `from`'s message frames into `to` as they are (still compressed),
+ * each once it has been inflated within what is left of `maxBytes` of
+ * decompressed bytes for the whole request, pausing while `to` is full; a
+ * frame that cannot be inflated, or passes the limit, is never written: the
+ * returned promise rejects with the Rejection instead. Ends `to` after the
+ * last frame.
+ */
+async function relayInflatedWithin(from: Readable, to: ClientHttp2Stream, encoding: string, maxBytes: number): Promise<void> {
+  const frames = createFrameSplitter();
+  let inflated = 0;
+  for await (const chunk of from) {
+    for (const whole of frames.split(chunk as Buffer)) {
+      const message = whole.subarray(5);
+      inflated += isCompressedFrame(whole) ? (await inflateWithin(encoding, message, maxBytes, relayedEncodings)).length : message.length;
+      if (inflated > maxBytes) throw bodyTooLarge(maxBytes);
+      if (!to.write(whole)) await once(to, "drain");
+    }
+  }
+  // An unfinished frame goes on as it is; the service refuses it.
+  const rest = frames.rest();
+  to.end(rest);
+}
+
 function ignore(): void {}
 
 /**
@@ -102,6 +133,14 @@ function ignore(): void {}
  * protocols frame messages alike; only trailers differ). Flow control
  * carries through both ways, a client's cancellation resets the upstream
  * stream, and only allow-listed headers cross in either direction.
+ *
+ * Compressed calls (grpc-encoding gzip or deflate) are the exception: each
+ * frame is inflated within `maxBodyBytes` before it is passed on (as it
+ * came), so a compression bomb is refused with RESOURCE_EXHAUSTED and never
+ * reaches a service; an encoding the services do not read is UNIMPLEMENTED.
+ * The call ends as soon as the service's status is in and its messages are
+ * relayed, even while the client is still sending (then its stream is
+ * closed).
  */
 export function createGrpcRelay(options: {
   /** The upstream address for a gRPC path, or undefined when no service owns it. */
@@ -109,11 +148,22 @@ export function createGrpcRelay(options: {
   /** The deadline (ms) of a call to `path` that names none: the edge's default for unary methods, undefined for streams. */
   defaultTimeoutOf(path: string): number | undefined;
   sessions: ReturnType<typeof createSessionPool>;
+  /** The most decompressed bytes a compressed request may carry. */
+  maxBodyBytes: number;
 }) {
   function relay(req: EdgeRequest, res: EdgeResponse, responder: Responder): void {
     const path = req.url ?? "";
     const address = options.addressOf(path);
-    if (!address) return fail(res, responder, status(12, `unknown service in ${path}`));
+    if (!address) {
+      const unknown = new Rejection({ code: Code.Unimplemented, reason: "UNKNOWN_METHOD", message: `unknown service in ${path}` });
+      return finish(res, responder, grpcStatusHeaders(unknown));
+    }
+    const encoding = (req.headers["grpc-encoding"] as string | undefined) ?? "identity";
+    const compressed = encoding !== "identity";
+    if (compressed && !relayedEncodings.includes(encoding)) {
+      const unsupported = new Rejection({ code: Code.Unimplemented, reason: "UNSUPPORTED_ENCODING", message: `unsupported grpc-encoding "${encoding}"` });
+      return finish(res, responder, grpcStatusHeaders(unsupported), { "grpc-accept-encoding": ["identity", ...relayedEncodings].join(",") });
+    }
 
     const headers: OutgoingHttpHeaders = { ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" };
     pick(req.headers, grpcRequestHeaders, headers);
@@ -127,28 +177,49 @@ export function createGrpcRelay(options: {
     try {
       upstream = options.sessions.session(address).request(headers);
     } catch {
-      return fail(res, responder, unavailable);
+      return finish(res, responder, unavailable);
     }
-    relayData(req, upstream);
-    req.on("end", () => upstream.end());
     res.on("close", () => {
       if (!upstream.closed) upstream.close(constants.NGHTTP2_CANCEL);
     });
 
     let trailers: OutgoingHttpHeaders | undefined;
+    /** Ends the call with the service's status, or UNAVAILABLE when it went away without one. */
+    const end = (headers?: OutgoingHttpHeaders) => {
+      finish(res, responder, trailers ?? unavailable, headers);
+      // The client is still sending (the service answered early): stop it.
+      if (!req.readableEnded) endAfterAnswer(req, res);
+    };
+    if (compressed) {
+      relayInflatedWithin(req, upstream, encoding, options.maxBodyBytes).catch((error: unknown) => {
+        upstream.close(constants.NGHTTP2_CANCEL);
+        trailers = grpcStatusHeaders(error instanceof Rejection ? error : bodyTooLarge(options.maxBodyBytes));
+        end();
+      });
+    } else {
+      relayData(req, upstream);
+      req.on("end", () => upstream.end());
+    }
+
     upstream.on("response", (response) => {
-      res.writeHead(200, pick(response, responder.headers, { "content-type": responder.contentType }));
-      // Trailers-only answers carry the status in these headers.
-      if (response["grpc-status"] !== undefined) trailers = pick(response, grpcTrailers);
-      // Not ended with the data: the trailers follow the last message, written on close.
-      else relayData(upstream, res);
+      if (res.writableEnded) return;
+      const headers = pick(response, responder.headers);
+      // A trailers-only answer carries the status in these headers, and is passed on as one.
+      if (response["grpc-status"] !== undefined) {
+        trailers = pick(response, grpcTrailers);
+        return end(headers);
+      }
+      res.writeHead(200, { ...headers, "content-type": responder.contentType });
+      relayData(upstream, res);
     });
     upstream.on("trailers", (received) => {
       trailers = pick(received, grpcTrailers);
     });
     upstream.on("error", ignore);
+    // Every message relayed, the trailers (if any) in: done, even if the request is still open.
+    upstream.on("end", () => end());
     // Last of all events; without trailers, the upstream went away mid-call: tell the client so.
-    upstream.on("close", () => fail(res, responder, trailers ?? unavailable));
+    upstream.on("close", () => end());
   }
 
   return {

@@ -9,7 +9,7 @@ import { createRemoteVerifier } from "../services/kit/auth/remote-verifier.js";
 import { methodPath } from "../services/kit/grpc/service-definition.js";
 import type { Logger } from "../services/kit/logger.js";
 import type { EdgeConfig } from "./config.js";
-import { connectRoutes } from "./connect-routes.js";
+import { connectHandlerOptions, connectRoutes } from "./connect-routes.js";
 import { createConnectUnary } from "./connect-unary.js";
 import { createConsoleEndpoints } from "./endpoints/console.js";
 import { createDocsEndpoints } from "./endpoints/docs.js";
@@ -55,6 +55,7 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   const unaryPaths = new Set(services.flatMap((service) => service.methods.filter((m) => m.methodKind === "unary").map(methodPath)));
   const grpcRelay = createGrpcRelay({
     sessions,
+    maxBodyBytes: config.maxBodyBytes,
     defaultTimeoutOf: (path) => (unaryPaths.has(path) ? config.requestTimeout : undefined),
     addressOf: (path) =>
       owners.get(path.slice(0, path.lastIndexOf("/") + 1)) ?? (introspection.serves(path) ? introspection.address : undefined),
@@ -71,12 +72,14 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   const rest = createRestHandler({
     routes,
     defaultTimeoutMs: config.requestTimeout,
+    maxBodyBytes: config.maxBodyBytes,
     clientAddress: (req) => req.socket.remoteAddress,
     logger,
   });
-  const connectUnary = createConnectUnary(routes, { defaultTimeoutMs: config.requestTimeout });
+  const connectUnary = createConnectUnary(routes, { defaultTimeoutMs: config.requestTimeout, maxBodyBytes: config.maxBodyBytes });
   const notFound = (_req: EdgeRequest, res: EdgeResponse) => sendText(res, 404, "not found\n");
   const connect = connectNodeAdapter({
+    ...connectHandlerOptions(config.maxBodyBytes),
     routes: connectRoutes([...routes, ...reflectionPassthroughServices.map((service) => ({ service, upstream: introspectionUpstream }))], {
       defaultTimeoutMs: config.requestTimeout,
       clientAddress: (context) => context.values.get(clientAddressKey),

@@ -25,7 +25,12 @@ export const protectionSettings = {
     defaultText: "",
     parse: parseOrigins,
   } satisfies Setting<readonly string[]>,
-  maxBodyBytes: settings.integer("LAUNCHPAD_EDGE_MAX_BODY", 4 * 1024 * 1024, "Largest request body in bytes; larger ones get 413", 1),
+  maxBodyBytes: settings.integer(
+    "LAUNCHPAD_EDGE_MAX_BODY",
+    4 * 1024 * 1024,
+    "Largest request body in bytes, as received and once decompressed; larger ones get 413 (RESOURCE_EXHAUSTED)",
+    1,
+  ),
   rateLimit: settings.integer("LAUNCHPAD_RATE_LIMIT", 600, "Requests a minute per principal (verified access token or API key); 0: unlimited"),
   rateLimitAnonymous: settings.integer(
     "LAUNCHPAD_RATE_LIMIT_ANONYMOUS",
@@ -88,7 +93,8 @@ export interface Protections {
  * 3. CORS: preflights answered (204 or 403), CORS headers on the rest;
  * 4. body size: 413 at once for a declared length over the limit; bodies
  *    without a declared length are counted and cut off with 413 when they
- *    pass it;
+ *    pass it (each protocol's reader holds decompressed bytes to the same
+ *    limit while it inflates);
  * 5. rate limits (not for /healthz, /readyz, /metrics), per verified
  *    principal or else per client address: 429 with Retry-After, or
  *    RESOURCE_EXHAUSTED for gRPC and gRPC-Web;
@@ -116,9 +122,9 @@ export function createProtections(config: ProtectionConfig, deps: ProtectionDeps
   const routeOf = createRouteNamer(deps.rpcPaths ?? defaultRpcPaths, deps.routeOf);
   const tooLarge = bodyTooLarge(config.maxBodyBytes);
 
-  /** Answers before the body was read: the connection or stream ends with the answer. */
+  /** Answers (unless the handler already has) before the body was read: the connection or stream ends with the answer. */
   const refuseUnread = (req: EdgeRequest, res: EdgeResponse, protocol: Protocol, rejection: Rejection) => {
-    sendRejection(req, res, protocol, rejection, "stream" in req ? {} : { connection: "close" });
+    if (!res.writableEnded) sendRejection(req, res, protocol, rejection, "stream" in req ? {} : { connection: "close" });
     endAfterAnswer(req, res);
   };
 
@@ -144,10 +150,7 @@ export function createProtections(config: ProtectionConfig, deps: ProtectionDeps
 
         if (declaresTooLargeBody(req, config.maxBodyBytes)) return refuseUnread(req, res, protocol, tooLarge);
         watchBodySize(req, config.maxBodyBytes, () => {
-          if (res.headersSent) {
-            req.destroy();
-            return;
-          }
+          // Headers already out (the gRPC relay): gRPC ends with the status in trailers, the rest are cut off.
           refuseUnread(req, res, protocol, tooLarge);
           ignoreFurtherWrites(res);
         });

@@ -4,6 +4,8 @@ import type { Logger } from "../../services/kit/logger.js";
 import type { Route } from "../connect-routes.js";
 import { sendJson } from "../endpoints/responses.js";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
+import { inflateWithin } from "../protections/inflate.js";
+import { Rejection, sendRejection } from "../protections/rejections.js";
 import { clientLeft, type ForwardOptions } from "../upstream/forward.js";
 import { compileBindings, findBinding, type RestBinding } from "./bindings.js";
 import { requestTimeoutMs } from "./deadline.js";
@@ -21,6 +23,8 @@ export interface RestHandlerOptions {
   routes: readonly Route[];
   /** Deadline of unary calls whose client names none; server streams get none. */
   defaultTimeoutMs: number;
+  /** The most bytes a compressed body (Content-Encoding gzip, deflate or br) may inflate to. */
+  maxBodyBytes: number;
   /** The client's address, passed upstream as x-forwarded-for. */
   clientAddress(req: EdgeRequest): string | undefined;
   /** Where unexpected failures (sent as a bare INTERNAL) are logged with their cause. */
@@ -36,7 +40,8 @@ export interface RestHandlerOptions {
  * cancellation; the answer is proto3 JSON (response.ts) with 200, or 201 for
  * POST to a Create* method; server streams are SSE or NDJSON (streams.ts);
  * failures are google.rpc.Status JSON with grpc-gateway's HTTP status
- * (errors.ts).
+ * (errors.ts), and the edge's own refusals (a body that inflates past
+ * `maxBodyBytes`: 413) with theirs.
  *
  * Returns false, having done nothing, when no rule's path matches (and for
  * OPTIONS, left to CORS), so the caller can fall through; a matching path
@@ -74,6 +79,7 @@ export function createRestHandler(options: RestHandlerOptions): (req: EdgeReques
         if (!res.writableEnded) res.end();
         return;
       }
+      if (error instanceof Rejection) return sendRejection(req, res, "rest", error);
       const { status, headers, body } = errorResponse(asConnectError(error));
       sendJson(res, status, body, headers);
     });
@@ -94,7 +100,7 @@ async function serve(
   const { method } = binding;
   const streaming = method.methodKind === "server_streaming";
   const timeoutMs = requestTimeoutMs(req.headers) ?? (streaming ? undefined : options.defaultTimeoutMs);
-  const body = binding.request.body.kind === "none" ? undefined : await readJson(req);
+  const body = binding.request.body.kind === "none" ? undefined : await readJson(req, options.maxBodyBytes);
   const request = buildRequest(binding.request, { variables, query, body });
   if (streaming) applyLastEventId(method.input, request, req);
   // A stream is cancelled through its signal; a unary call by its client's response closing early.
@@ -111,11 +117,17 @@ async function serve(
   sendJson(res, binding.successStatus, JSON.stringify(json));
 }
 
-/** The request body as JSON; undefined when it is empty; INVALID_ARGUMENT when it is not JSON. */
-async function readJson(req: EdgeRequest): Promise<JsonValue | undefined> {
+/**
+ * The request body as JSON, inflated within `maxBodyBytes` when it has a
+ * Content-Encoding; undefined when it is empty; INVALID_ARGUMENT when it is
+ * not JSON or does not inflate.
+ */
+async function readJson(req: EdgeRequest, maxBodyBytes: number): Promise<JsonValue | undefined> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString("utf8");
+  const encoding = req.headers["content-encoding"]?.trim().toLowerCase();
+  const received = Buffer.concat(chunks);
+  const text = (encoding ? await inflateWithin(encoding, received, maxBodyBytes) : received).toString("utf8");
   if (text.trim() === "") return undefined;
   try {
     return JSON.parse(text) as JsonValue;

@@ -1,6 +1,5 @@
 import { create, fromJson, mergeFromJson, ScalarType, type DescField, type DescMessage, type JsonValue, type Message } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
-import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { malformedRequest, type Rejection } from "../protections/rejections.js";
 import type { PathTemplate } from "./path-template.js";
 
 /** Where the request message comes from, compiled once per http rule. */
@@ -23,11 +22,9 @@ export interface RequestParts {
   body: JsonValue | undefined;
 }
 
-/** INVALID_ARGUMENT with a BadRequest field violation naming what was wrong. */
-export function invalidArgument(field: string, description: string): ConnectError {
-  return new ConnectError(description, Code.InvalidArgument, undefined, [
-    { desc: BadRequestSchema, value: { fieldViolations: [{ field, description }] } },
-  ]);
+/** INVALID_ARGUMENT (MALFORMED_REQUEST) with a BadRequest field violation naming what was wrong. */
+export function invalidArgument(field: string, description: string): Rejection {
+  return malformedRequest(description, { field });
 }
 
 /** Compiles how a rule maps HTTP onto the method's request message; throws if the rule names fields that do not exist. */

@@ -341,7 +341,11 @@ describe("request size limits", () => {
     });
 
     expect(response.status).toBe(413);
-    expect(json(response)).toEqual({ code: 8, message: `request body exceeds ${maxBodyBytes} bytes`, details: [] });
+    expect(json(response)).toEqual({
+      code: 8,
+      message: `request body exceeds ${maxBodyBytes} bytes`,
+      details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "REQUEST_TOO_LARGE", domain: "launchpad.dev" }],
+    });
     expect(response.headers.connection).toBe("close");
     expect(edge.reached).toEqual([]);
   });
@@ -375,7 +379,11 @@ describe("request size limits", () => {
       body: JSON.stringify({ name: oversizedName }),
     });
     expect(raw.status).toBe(413);
-    expect(json(raw)).toEqual({ code: "resource_exhausted", message: `request body exceeds ${maxBodyBytes} bytes` });
+    expect(json(raw)).toMatchObject({
+      code: "resource_exhausted",
+      message: `request body exceeds ${maxBodyBytes} bytes`,
+      details: [{ type: "google.rpc.ErrorInfo", debug: { reason: "REQUEST_TOO_LARGE", domain: "launchpad.dev" } }],
+    });
 
     const error = await failureOf(usersOver(connectTransport(edge.url)).getUser({ name: oversizedName }));
     expect(error.code).toBe(Code.ResourceExhausted);

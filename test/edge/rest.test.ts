@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { once } from "node:events";
 import http2 from "node:http2";
 import { getOption, hasOption, type DescService } from "@bufbuild/protobuf";
@@ -264,6 +264,24 @@ describe("REST transcoding maps every google.api.http rule of both contracts", (
     exercise("UserService.StreamUsers", "GET", "/v1/users:stream");
   });
 
+  it("GET /v1/identityChanges:watch streams NDJSON: a resync first, then a sign-out as the SHA-256 of its session's name", async () => {
+    const email = `${uniqueLabel("signs-out")}@example.com`;
+    await createUser({ email }, "the password of one who signs out");
+    const signedIn = await call("UserService.Login", "POST", "/v1/auth:login", { body: { email, password: "the password of one who signs out" }, token: "" });
+    const stream = await openStream("/v1/identityChanges:watch", { format: "ndjson" });
+    await stream.until((items) => items.length > 0, "the first message");
+    expect(stream.items[0]!.data).toMatchObject({ revision: expect.any(String), resyncTime: expect.any(String) });
+
+    await call("UserService.Logout", "POST", "/v1/auth:logout", { body: { refreshToken: signedIn.json.tokens.refreshToken }, token: "" });
+
+    const sid = JSON.parse(Buffer.from(signedIn.json.tokens.accessToken.split(".")[1], "base64url").toString()).sid as string;
+    const subject = createHash("sha256").update(`sessions/${sid}`).digest("base64url");
+    await stream.until((items) => items.some((item) => (item.data.changes as { subject: string }[] | undefined)?.some((c) => c.subject === subject)), "the sign-out");
+    stream.close();
+    expect(stream.response.headers.get("content-type")).toBe("application/x-ndjson");
+    exercise("UserService.WatchIdentityChanges", "GET", "/v1/identityChanges:watch");
+  });
+
   it("POST /v1/{name=users/*}:changePassword (body *) sets a new password", async () => {
     const email = `${uniqueLabel("changer")}@example.com`;
     const user = await createUser({ email }, "the first password");
@@ -443,7 +461,10 @@ describe("query parameters", () => {
     expect(unknown.json).toMatchObject({
       code: Code.InvalidArgument,
       message: expect.stringContaining('"colour"'),
-      details: [{ "@type": typeUrl("BadRequest"), fieldViolations: [{ field: "colour" }] }],
+      details: [
+        { "@type": typeUrl("ErrorInfo"), reason: "MALFORMED_REQUEST", domain: "launchpad.dev" },
+        { "@type": typeUrl("BadRequest"), fieldViolations: [{ field: "colour" }] },
+      ],
     });
     expect((await send("GET", "/v1/users?page_size=many", { token: adminToken })).json.message).toMatch(/page_size/);
     expect((await send("GET", "/v1/users?show_deleted=perhaps", { token: adminToken })).status).toBe(400);
