@@ -1,8 +1,12 @@
+import { performance } from "node:perf_hooks";
+import { DomainError } from "../kit/errors.js";
 import type { Logger } from "../kit/logger.js";
 import type { UserStore } from "./store/types.js";
 
-/** How often the latest identity revision is read while someone waits for it. */
+/** How often the latest identity revision is read while some stream waits. */
 const pollMs = 200;
+/** Without a successful read for this long, streams stop sending heartbeats (their followers then fail closed). */
+const unreadableAfterMs = 2_000;
 
 /** Wakes WatchIdentityChanges streams when identity changes are committed. */
 export interface IdentityChangeFeed {
@@ -12,20 +16,28 @@ export interface IdentityChangeFeed {
    * `signal` aborts.
    */
   waitForChange(revision: number, signal: AbortSignal): Promise<void>;
+  /**
+   * Whether changes after `revision` were committed, as of the last read;
+   * throws UNAVAILABLE IDENTITY_LOG_UNREADABLE when the log could not be read
+   * lately, so that no heartbeat vouches for a log nobody can read.
+   */
+  hasChangesAfter(revision: number): boolean;
   close(): void;
 }
 
 /**
  * One poller of the latest identity revision for every open stream of this
- * replica, running only while some stream waits. Polling the database, not a
- * signal from this process's writes, also brings changes committed by other
- * replicas on PostgreSQL, within `pollMs`.
+ * replica, running only while some stream waits, so that a heartbeat costs
+ * no query of its own. Reading the database, rather than hearing of this
+ * process's writes, also brings changes committed by other replicas on
+ * PostgreSQL, within `pollMs`.
  */
 export function createIdentityChangeFeed(
   store: Pick<UserStore, "identityRevision">,
   options: { heartbeatMs: number; logger?: Logger },
 ): IdentityChangeFeed {
   let latest = 0;
+  let lastRead = -Infinity;
   const waiters = new Set<() => void>();
   let timer: NodeJS.Timeout | undefined;
   let polling = false;
@@ -35,15 +47,22 @@ export function createIdentityChangeFeed(
     polling = true;
     try {
       const revision = await store.identityRevision();
+      lastRead = performance.now();
       if (revision === latest) return;
       latest = revision;
     } catch (error) {
-      // Woken streams read the log themselves and fail if the database does.
       options.logger?.warn({ err: error }, "could not read the identity revision");
+      return;
     } finally {
       polling = false;
     }
     for (const wake of [...waiters]) wake();
+  }
+
+  function startPolling() {
+    if (timer !== undefined) return;
+    timer = setInterval(() => void poll(), pollMs).unref();
+    void poll();
   }
 
   function stopPollingIfIdle() {
@@ -66,8 +85,17 @@ export function createIdentityChangeFeed(
         const heartbeat = setTimeout(done, options.heartbeatMs);
         signal.addEventListener("abort", done);
         waiters.add(done);
-        timer ??= setInterval(() => void poll(), pollMs).unref();
+        startPolling();
       });
+    },
+
+    hasChangesAfter(revision) {
+      if (performance.now() - lastRead > unreadableAfterMs) {
+        throw new DomainError("unavailable", "IDENTITY_LOG_UNREADABLE", "identity changes cannot be read right now; resume later", {
+          retryAfterSeconds: 1,
+        });
+      }
+      return latest > revision;
     },
 
     close() {

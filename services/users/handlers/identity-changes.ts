@@ -36,14 +36,16 @@ export function createIdentityChangeHandlers({ store, identityChanges, clock, st
       const signal = AbortSignal.any([context.signal, stopping]);
       let { revision, resync } = await resumePoint(Number(request.resumeRevision));
       if (resync) yield { revision: BigInt(revision), resyncTime: timestampFromDate(clock()) };
+      let changes = await store.listIdentityChanges(revision, batchLimit);
       for (;;) {
-        // Read on every wake-up, heartbeats included: a heartbeat says the log was read just now.
-        const changes = await store.listIdentityChanges(revision, batchLimit);
         revision = changes.at(-1)?.revision ?? revision;
+        // No changes: a heartbeat, which the feed's recent read of the log vouches for.
         yield { revision: BigInt(revision), changes: changes.map(toIdentityChange) };
-        if (changes.length < batchLimit) await identityChanges.waitForChange(revision, signal);
+        const full = changes.length === batchLimit;
+        if (!full) await identityChanges.waitForChange(revision, signal);
         if (stopping.aborted) throw new DomainError("unavailable", "SERVER_STOPPING", "the server is shutting down; resume elsewhere");
         if (context.signal.aborted) return;
+        changes = full || identityChanges.hasChangesAfter(revision) ? await store.listIdentityChanges(revision, batchLimit) : [];
       }
     },
   } satisfies Partial<Handlers<typeof UserService>>;
