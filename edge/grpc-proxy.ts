@@ -102,9 +102,9 @@ function relayData(from: Readable, to: DataSink): void {
 
 /**
  * Writes `from`'s message frames into `to` as they are (still compressed),
- * each once it has been inflated within what is left of `maxBytes` of
- * decompressed bytes for the whole request, pausing while `to` is full; a
- * frame that cannot be inflated, or passes the limit, is never written: the
+ * each once it has inflated within `maxBytes` and the request's inflated
+ * bytes so far are within `maxBytes` too, pausing while `to` is full. A
+ * frame that does not inflate, or passes the limit, is never written: the
  * returned promise rejects with the Rejection instead. Ends `to` after the
  * last frame.
  */
@@ -116,7 +116,7 @@ async function relayInflatedWithin(from: Readable, to: ClientHttp2Stream, encodi
       const message = whole.subarray(5);
       inflated += isCompressedFrame(whole) ? (await inflateWithin(encoding, message, maxBytes, relayedEncodings)).length : message.length;
       if (inflated > maxBytes) throw bodyTooLarge(maxBytes);
-      if (!to.write(whole)) await once(to, "drain");
+      if (!to.write(whole)) await Promise.race([once(to, "drain"), once(to, "close")]);
     }
   }
   // An unfinished frame goes on as it is; the service refuses it.
@@ -192,8 +192,9 @@ export function createGrpcRelay(options: {
     };
     if (compressed) {
       relayInflatedWithin(req, upstream, encoding, options.maxBodyBytes).catch((error: unknown) => {
+        // Refused here, or the request broke off (the client left, or the service ended the call): it is over.
+        if (error instanceof Rejection) trailers = grpcStatusHeaders(error);
         upstream.close(constants.NGHTTP2_CANCEL);
-        trailers = grpcStatusHeaders(error instanceof Rejection ? error : bodyTooLarge(options.maxBodyBytes));
         end();
       });
     } else {
