@@ -1,5 +1,6 @@
 import { loadConfig, settings, type ConfigSource } from "../services/kit/config.js";
-import { commonSettings } from "../services/kit/settings.js";
+import { proxySecretSettings } from "../services/kit/proxy-secret.js";
+import { commonSettings, identityFollowerSettings } from "../services/kit/settings.js";
 import { connectionLimitSettings } from "./connection-limits.js";
 import { protectionSettings } from "./protections/index.js";
 
@@ -12,6 +13,8 @@ export const edgeSettings = {
   shutdownGrace: commonSettings.shutdownGrace,
   issuer: commonSettings.issuer,
   audience: commonSettings.audience,
+  ...proxySecretSettings,
+  ...identityFollowerSettings,
   port: settings.port("LAUNCHPAD_EDGE_PORT", 8080, "Edge HTTP port: Connect, gRPC-Web, gRPC, REST, console"),
   usersAddress: settings.string("LAUNCHPAD_USERS_ADDRESS", "127.0.0.1:50051", "host:port of UserService"),
   deploymentsAddress: settings.string("LAUNCHPAD_DEPLOYMENTS_ADDRESS", "127.0.0.1:50052", "host:port of DeploymentService"),

@@ -8,6 +8,7 @@ import { endAfterAnswer } from "./protections/limits.js";
 import { bodyTooLarge, grpcStatusHeaders, Rejection } from "./protections/rejections.js";
 import { forwardedHeaders } from "./upstream/forward.js";
 import { createFrameSplitter, grpcTimeout, isCompressedFrame, trailerFrame } from "./upstream/grpc-wire.js";
+import type { VouchForClient } from "./upstream/client-identity.js";
 import type { createSessionPool } from "./upstream/http2-sessions.js";
 
 /** gRPC request headers passed upstream besides the allow-listed ones of every protocol. */
@@ -148,6 +149,7 @@ export function createGrpcRelay(options: {
   /** The deadline (ms) of a call to `path` that names none: the edge's default for unary methods, undefined for streams. */
   defaultTimeoutOf(path: string): number | undefined;
   sessions: ReturnType<typeof createSessionPool>;
+  vouchForClient: VouchForClient;
   /** The most decompressed bytes a compressed request may carry. */
   maxBodyBytes: number;
 }) {
@@ -168,8 +170,7 @@ export function createGrpcRelay(options: {
     const headers: OutgoingHttpHeaders = { ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" };
     pick(req.headers, grpcRequestHeaders, headers);
     pick(req.headers, forwardedHeaders, headers);
-    const clientAddress = req.socket.remoteAddress;
-    if (clientAddress) headers["x-forwarded-for"] = clientAddress;
+    options.vouchForClient(headers, req.socket.remoteAddress);
     const defaultTimeoutMs = headers["grpc-timeout"] === undefined ? options.defaultTimeoutOf(path) : undefined;
     if (defaultTimeoutMs !== undefined) headers["grpc-timeout"] = grpcTimeout(defaultTimeoutMs);
 

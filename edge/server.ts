@@ -21,6 +21,8 @@ import { createProtections } from "./protections/index.js";
 import { pathOf } from "./protections/protocol.js";
 import { createRestHandler } from "./rest/handler.js";
 import { reflectionPassthroughServices, startIntrospection } from "./introspection.js";
+import { loadProxySecret } from "../services/kit/proxy-secret.js";
+import { createClientVouching } from "./upstream/client-identity.js";
 import { createUpstream } from "./upstream/forward.js";
 import { createSessionPool } from "./upstream/http2-sessions.js";
 import { createReadiness } from "./upstream/health.js";
@@ -43,11 +45,12 @@ const clientAddressKey = createContextKey<string | undefined>(undefined, { descr
  */
 export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edge> {
   const sessions = createSessionPool();
-  const users = createUpstream(config.usersAddress, sessions);
-  const deployments = createUpstream(config.deploymentsAddress, sessions);
+  const vouchForClient = createClientVouching(loadProxySecret(config));
+  const users = createUpstream(config.usersAddress, sessions, vouchForClient);
+  const deployments = createUpstream(config.deploymentsAddress, sessions, vouchForClient);
   const services = [UserService, DeploymentService];
   const introspection = await startIntrospection(services.map((s) => s.typeName));
-  const introspectionUpstream = createUpstream(introspection.address, sessions);
+  const introspectionUpstream = createUpstream(introspection.address, sessions, vouchForClient);
   const owners = new Map([
     [`/${UserService.typeName}/`, config.usersAddress],
     [`/${DeploymentService.typeName}/`, config.deploymentsAddress],
@@ -55,6 +58,7 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   const unaryPaths = new Set(services.flatMap((service) => service.methods.filter((m) => m.methodKind === "unary").map(methodPath)));
   const grpcRelay = createGrpcRelay({
     sessions,
+    vouchForClient,
     maxBodyBytes: config.maxBodyBytes,
     defaultTimeoutOf: (path) => (unaryPaths.has(path) ? config.requestTimeout : undefined),
     addressOf: (path) =>
@@ -102,7 +106,12 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   const consoleFiles = await createConsoleEndpoints(config.consoleDir, logger);
 
   // Verifies credentials for rate-limit budgets only; the services still authorize every call.
-  const verifier = createRemoteVerifier({ users: config.usersAddress, rules: { issuer: config.issuer, audience: config.audience }, logger });
+  const verifier = createRemoteVerifier({
+    users: config.usersAddress,
+    rules: { issuer: config.issuer, audience: config.audience },
+    identityStaleAfterMs: config.identityStaleAfter,
+    logger,
+  });
   const protections = createProtections(config, { registry, logger, verifier });
   const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
   const server = createEdgeHttpServer(protections.wrap((req, res) => {

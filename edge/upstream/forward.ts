@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { EdgeResponse } from "../http-server.js";
 import { connectErrorOf, unavailable } from "./errors.js";
 import { createFrameReader, firstMessage, frame, grpcTimeout } from "./grpc-wire.js";
+import type { VouchForClient } from "./client-identity.js";
 import type { createSessionPool } from "./http2-sessions.js";
 
 /** Request headers passed to the services; everything else (hop-by-hop, protocol, cookies) stays at the edge. */
@@ -106,14 +107,14 @@ class Call {
  * only the gRPC framing, which costs far less than a full gRPC client per
  * call.
  */
-export function createUpstream(address: string, sessions: ReturnType<typeof createSessionPool>) {
+export function createUpstream(address: string, sessions: ReturnType<typeof createSessionPool>, vouchForClient: VouchForClient) {
   function start(path: string, options: ForwardOptions): Call {
     const headers: OutgoingHttpHeaders = { ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" };
     for (const name of forwardedHeaders) {
       const value = headerOf(options.headers, name);
       if (value !== undefined) headers[name] = value;
     }
-    if (options.clientAddress) headers["x-forwarded-for"] = options.clientAddress;
+    vouchForClient(headers, options.clientAddress);
     if (options.timeoutMs !== undefined) headers["grpc-timeout"] = grpcTimeout(options.timeoutMs);
     let stream: ClientHttp2Stream;
     try {
