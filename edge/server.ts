@@ -45,9 +45,7 @@ const clientAddressKey = createContextKey<string | undefined>(undefined, { descr
  */
 export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edge> {
   const sessions = createSessionPool();
-  const proxySecret = loadProxySecret(config);
-  if (proxySecret === "") logger.warn("no LAUNCHPAD_PROXY_SECRET: the users service cannot believe the client addresses the edge forwards, so sign-ins are throttled by the edge's address");
-  const vouchForClient = createClientVouching(proxySecret);
+  const vouchForClient = createClientVouching(loadProxySecret(config));
   const users = createUpstream(config.usersAddress, sessions, vouchForClient);
   const deployments = createUpstream(config.deploymentsAddress, sessions, vouchForClient);
   const services = [UserService, DeploymentService];
