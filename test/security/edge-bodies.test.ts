@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import http2, { type IncomingHttpHeaders } from "node:http2";
 import { createGzip, gzipSync } from "node:zlib";
 import { fromBinary } from "@bufbuild/protobuf";
@@ -317,6 +317,11 @@ async function gzipBomb(): Promise<Buffer> {
 const codeOfConnect = (name: string) => grpcStatus[name.toUpperCase() as keyof typeof grpcStatus] as number;
 
 /** Resident and peak resident memory (bytes) of a process, from /proc. */
+/** Resets the process's peak RSS (VmHWM) to its current RSS, so the next peak is this measurement's own. */
+function resetPeakMemory(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, "5");
+}
+
 function memoryOf(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)![1]) * 1024;
@@ -415,6 +420,7 @@ describe("finding 3: compressed bodies are inflated within the body limit on eve
     for (const path of paths) expect((await path.send(withinLimit)).code, path.name).not.toBe(grpcStatus.RESOURCE_EXHAUSTED);
 
     for (const path of paths) {
+      resetPeakMemory(pid);
       const before = memoryOf(pid);
       // Another caller, while the bomb is being refused.
       const bystander = (async () => {
