@@ -31,7 +31,7 @@ export async function buildDeploymentsServer(
   logger: Logger,
   clock: () => Date = () => new Date(),
 ): Promise<BuiltService> {
-  const secret = loadSecretKey(config);
+  const secret = loadSecretKey(config, config.databaseUrl ? "LAUNCHPAD_DEPLOYMENTS_DATABASE_URL" : undefined);
   const postgresUrl = config.databaseUrl || undefined;
   const store = await openDeploymentStore({
     url: postgresUrl,

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { Status } from "nice-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DeploymentState as State } from "../../gen/launchpad/deployment/v1/deployment_pb.js";
@@ -14,7 +15,9 @@ describe.each(await storeTargets())("DeploymentService over a real gRPC connecti
 
   beforeAll(async () => {
     const location = target.fresh();
-    stack = await startTestStack({ deployments: location.url ? { LAUNCHPAD_DEPLOYMENTS_DATABASE_URL: location.url } : {} });
+    stack = await startTestStack({
+      deployments: location.url ? { LAUNCHPAD_DEPLOYMENTS_DATABASE_URL: location.url, LAUNCHPAD_SECRET_KEY: randomBytes(32).toString("base64") } : {},
+    });
     adminToken = await stack.users.login(admin.email, admin.password);
     const { user: agent } = await stack.users.client.createUser(
       { user: { email: "agent@example.com", kind: UserKind.SERVICE_ACCOUNT, role: Role.AGENT } },

@@ -28,6 +28,8 @@ interface Replica {
   client: DeploymentClient;
 }
 
+/** Replicas on one database share the server secret (page tokens cross them). */
+const secretKey = randomBytes(32).toString("base64");
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe.skipIf(postgresUrl === undefined)("two deployments replicas (child processes) on one PostgreSQL schema", () => {
@@ -52,6 +54,7 @@ describe.skipIf(postgresUrl === undefined)("two deployments replicas (child proc
       LAUNCHPAD_DEPLOYMENTS_PORT: "0",
       LAUNCHPAD_DEPLOYMENTS_METRICS_PORT: "0",
       LAUNCHPAD_DEPLOYMENTS_DATABASE_URL: url.toString(),
+      LAUNCHPAD_SECRET_KEY: secretKey,
       LAUNCHPAD_USERS_ADDRESS: users.address,
       LAUNCHPAD_WATCH_HEARTBEAT: "200ms",
       LAUNCHPAD_LOG_LEVEL: "warn",

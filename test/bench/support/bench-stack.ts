@@ -8,6 +8,9 @@ import type { DeploymentsReady } from "./deployments-child.js";
 import { startPinnedChild, type PinnedChild } from "./pinned-child.js";
 import { callUnaryRaw } from "./raw-unary.js";
 
+/** One server secret for every deployments replica of a run. */
+const benchSecretKey = randomBytes(32).toString("base64");
+
 /** A users service child with its admin signed in. */
 export interface BenchUsers {
   child: PinnedChild<UsersChainReady>;
@@ -85,6 +88,8 @@ export async function startBenchDeployments(options: BenchDeploymentsOptions): P
       LAUNCHPAD_DEPLOYMENTS_METRICS_PORT: "0",
       LAUNCHPAD_DATA_DIR: options.dataDir,
       LAUNCHPAD_DEPLOYMENTS_DATABASE_URL: options.databaseUrl ?? "",
+      // Replicas on one database must share the server secret.
+      LAUNCHPAD_SECRET_KEY: benchSecretKey,
       LAUNCHPAD_USERS_ADDRESS: options.usersAddress,
       LAUNCHPAD_LOG_LEVEL: "info",
       LAUNCHPAD_SHUTDOWN_GRACE: "2s",
