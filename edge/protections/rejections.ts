@@ -3,7 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, endStreamFlag, errorToJson, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { errorDomain } from "../../services/kit/middleware/error-mapping.js";
+import { errorDomain } from "../../services/kit/errors.js";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
 import { statusJson } from "../rest/errors.js";
 import { trailerFrame } from "../upstream/grpc-wire.js";

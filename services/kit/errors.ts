@@ -1,3 +1,6 @@
+/** The ErrorInfo domain of every Launchpad error. */
+export const errorDomain = "launchpad.dev";
+
 /**
  * What kind of failure a domain error is. Each maps to one gRPC code in
  * middleware/error-mapping.ts; domain code never imports gRPC.

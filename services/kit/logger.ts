@@ -16,6 +16,10 @@ const secretKeys = new Set([
   "set-cookie",
   "token",
   "privateJwk",
+  "sealedPrivateJwk",
+  "secretKey",
+  "proxySecret",
+  "x-launchpad-proxy-secret",
 ]);
 
 const censor = "[redacted]";

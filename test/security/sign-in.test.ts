@@ -13,7 +13,7 @@ import { usersSettings } from "../../services/users/config.js";
 import { defaultThrottlePolicy } from "../../services/users/login-throttle.js";
 import { storeTargets } from "../support/databases.js";
 import { startTestEdgeStack, type TestEdgeStack } from "../support/edge-stack.js";
-import { expectGrpcError, failureOf } from "../support/grpc-errors.js";
+import { expectGrpcError, outcomeOf as answerOf } from "../support/grpc-errors.js";
 import { startLaunchpad } from "../support/program.js";
 import { ephemeralEnv, programSandbox } from "../support/program-sandbox.js";
 import { typedClient } from "../support/typed-client.js";
@@ -48,16 +48,6 @@ async function edgeStack(usersEnv: Record<string, string> = {}): Promise<TestEdg
   return stack;
 }
 
-/** "OK", or the gRPC code and reason a call failed with. */
-async function answerOf(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-    return "OK";
-  } catch (error) {
-    const failure = await failureOf(Promise.reject(error));
-    return `${Status[failure.code]} ${failure.reason}`;
-  }
-}
 
 /** How many of the answers were each of the given kinds. */
 function tally(answers: string[]): Record<string, number> {

@@ -1,4 +1,4 @@
-import { ClientError, type Status } from "nice-grpc";
+import { ClientError, Status } from "nice-grpc";
 import { BadRequest, ErrorInfo, RichClientError } from "nice-grpc-error-details";
 import { expect } from "vitest";
 
@@ -36,4 +36,16 @@ export async function expectGrpcError(call: Promise<unknown>, code: Status, reas
   const failure = await failureOf(call);
   expect({ code: failure.code, reason: failure.reason }).toEqual({ code, reason: reason ?? failure.reason });
   return failure;
+}
+
+/** "OK", or the code and ErrorInfo reason (and, when asked, the message) a call failed with. */
+export async function outcomeOf(call: Promise<unknown>, options: { withMessage?: boolean } = {}): Promise<string> {
+  try {
+    await call;
+    return "OK";
+  } catch (error) {
+    const failure = await failureOf(Promise.reject(error));
+    const outcome = `${Status[failure.code]} ${failure.reason}`;
+    return options.withMessage ? `${outcome} ${failure.message}` : outcome;
+  }
 }

@@ -38,6 +38,20 @@ async function newSession(store: UserStore, userId: string): Promise<string> {
   return id;
 }
 
+async function newApiKey(store: UserStore, userId: string, id: string): Promise<void> {
+  await store.createApiKey({
+    id,
+    userId,
+    displayName: "key",
+    prefix: "lpk_",
+    secretHash: "ab".repeat(32),
+    createTime: at(0),
+    expireTime: null,
+    lastUseTime: null,
+    revokeTime: null,
+  });
+}
+
 /** The subjects recorded after `revision`, in order. */
 async function subjectsAfter(store: UserStore, revision: number): Promise<string[]> {
   return (await store.listIdentityChanges(revision, 100)).map((change) => change.subject);
@@ -60,17 +74,7 @@ describe.each(await storeTargets())("identity changes on $name", (target) => {
     const admin = await newUser(store, Role.ADMIN);
     const user = await newUser(store);
     const session = await newSession(store, user.id);
-    await store.createApiKey({
-      id: "k1",
-      userId: admin.id,
-      displayName: "key",
-      prefix: "lpk_",
-      secretHash: "ab".repeat(32),
-      createTime: at(0),
-      expireTime: null,
-      lastUseTime: null,
-      revokeTime: null,
-    });
+    await newApiKey(store, admin.id, "k1");
 
     await store.revokeSession(session, at(1));
     await store.updateUser(user.id, { role: Role.VIEWER }, undefined, at(2));
@@ -87,17 +91,7 @@ describe.each(await storeTargets())("identity changes on $name", (target) => {
   it("password changes and revoking all sessions are recorded; profile changes and repeated revocations are not", async () => {
     const admin = await newUser(store, Role.ADMIN);
     const user = await newUser(store);
-    await store.createApiKey({
-      id: "k2",
-      userId: admin.id,
-      displayName: "key",
-      prefix: "lpk_",
-      secretHash: "ab".repeat(32),
-      createTime: at(0),
-      expireTime: null,
-      lastUseTime: null,
-      revokeTime: null,
-    });
+    await newApiKey(store, admin.id, "k2");
     await store.revokeApiKey(admin.id, "k2", at(1));
     const before = await store.identityRevision();
 

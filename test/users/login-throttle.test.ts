@@ -3,7 +3,7 @@ import { RetryInfo, RichClientError } from "nice-grpc-error-details";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Role } from "../../gen/launchpad/user/v1/user_pb.js";
 import { defaultThrottlePolicy } from "../../services/users/login-throttle.js";
-import { expectGrpcError, failureOf } from "../support/grpc-errors.js";
+import { expectGrpcError, outcomeOf } from "../support/grpc-errors.js";
 import { admin, startTestUsers, type TestUsersService } from "../support/users-service.js";
 
 const { account, address, windowMs } = defaultThrottlePolicy;
@@ -25,15 +25,7 @@ async function attempts(email: string, password: string, count: number): Promise
 }
 
 /** "OK", or the code, reason and message a failed call carried. */
-async function answerOf(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-    return "OK";
-  } catch (error) {
-    const failure = await failureOf(Promise.reject(error));
-    return `${Status[failure.code]} ${failure.reason} ${failure.message}`;
-  }
-}
+const answerOf = (call: Promise<unknown>) => outcomeOf(call, { withMessage: true });
 
 /** The retry delay, in seconds, of a call refused with RetryInfo. */
 async function retryDelayOf(call: Promise<unknown>): Promise<number> {

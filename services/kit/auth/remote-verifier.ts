@@ -59,9 +59,9 @@ interface Checked {
  * so that revocations reach it within about a second.
  *
  * Access tokens are verified locally, against the JWKS fetched with GetJwks:
- * once, on first use, then again only when a token names an unknown key id,
- * at most once per `jwksRefreshIntervalMs`, so a flood of made-up key ids
- * cannot hammer users. A token is trusted from its claims unless it may
+ * once, on first use, then again every five minutes (so rotated-out keys
+ * stop verifying) and when a token names an unknown key id, at most once per
+ * `jwksRefreshIntervalMs`, so a flood of made-up key ids cannot hammer users. A token is trusted from its claims unless it may
  * predate a change of its user or sign-in (logout, disabled, role,
  * environments or password changed) or the follower's start; such a token is
  * checked with users (GetCurrentUser, which re-reads the user and session)
@@ -212,6 +212,12 @@ function secretId(secret: string): string {
  * when asked to refresh, unless the last fetch was less than `minIntervalMs`
  * ago. One fetch at a time, shared by everyone waiting for it.
  */
+/**
+ * How long a fetched JWKS is used before it is fetched again, so keys that
+ * rotated out stop verifying here too, not only at the users service.
+ */
+const jwksMaxAgeMs = 5 * 60_000;
+
 function createJwksSource(client: UserClient, minIntervalMs: number, now: () => number, log: Logger | undefined): KeySetSource {
   let cached: JSONWebKeySet | undefined;
   let lastFetch = -Infinity;
@@ -231,10 +237,13 @@ function createJwksSource(client: UserClient, minIntervalMs: number, now: () => 
 
   return {
     async keySet({ refresh, signal }) {
-      if (cached && (!refresh || now() - lastFetch < minIntervalMs)) return cached;
+      const age = now() - lastFetch;
+      if (cached && (refresh ? age < minIntervalMs : age < jwksMaxAgeMs)) return cached;
       // The fetch is shared, so one caller giving up must not cancel it for the others.
       fetching ??= shareCall(fetchKeySet, () => (fetching = undefined));
-      return fetching.join(signal, { cancelWhenAbandoned: false });
+      const fetched = fetching.join(signal, { cancelWhenAbandoned: false });
+      // A key set merely past its age still verifies while users cannot answer.
+      return cached && !refresh ? fetched.catch(() => cached!) : fetched;
     },
   };
 }

@@ -11,11 +11,8 @@ import {
   type ErrorDetails,
 } from "nice-grpc-error-details";
 import { BadRequestSchema } from "../../../gen/google/rpc/error_details_pb.js";
-import { DomainError, type ErrorKind } from "../errors.js";
+import { DomainError, errorDomain, type ErrorKind } from "../errors.js";
 import type { RequestContextExt } from "./request-context.js";
-
-/** The ErrorInfo domain of every Launchpad error. */
-export const errorDomain = "launchpad.dev";
 
 const codes: Record<ErrorKind, Status> = {
   "invalid-argument": Status.INVALID_ARGUMENT,

@@ -2,7 +2,8 @@ import { AbortError } from "abort-controller-x";
 import { createServer, Metadata, ServerError, Status } from "nice-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DomainError, invalidArgument, type ErrorKind } from "../../../services/kit/errors.js";
-import { createErrorMappingMiddleware, errorDomain } from "../../../services/kit/middleware/error-mapping.js";
+import { errorDomain } from "../../../services/kit/errors.js";
+import { createErrorMappingMiddleware } from "../../../services/kit/middleware/error-mapping.js";
 import {
   badRequest,
   callError,
