@@ -174,7 +174,7 @@ describe("launchpad on a terminal", () => {
       terminal.stdin.write("\u0003");
       await ended;
     }
-  });
+  }, 120_000);
 });
 
 describe("launchpad --help", () => {
