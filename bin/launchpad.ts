@@ -32,7 +32,8 @@ function printHelp(): void {
   const rows = [...allSettings.values()].map(
     (s) => `  ${flagName(s.env).padEnd(30)} ${s.env.padEnd(36)} ${s.describe} (default: ${JSON.stringify(s.defaultText ?? s.defaultValue)})`,
   );
-  console.log([`usage: launchpad [--target=${targets.join("|")}] [flags]`, "", ...rows].join("\n"));
+  const precedence = "A flag wins over its variable; a variable of the environment wins over one in ./.env.";
+  console.log([`usage: launchpad [--target=${targets.join("|")}] [flags]`, precedence, "", ...rows].join("\n"));
 }
 
 /** Makes the logger of a part, all writing to the program's one destination. */
