@@ -1,5 +1,5 @@
+import { createRequire } from "node:module";
 import type { DestinationStream } from "pino";
-import { prettyFactory } from "pino-pretty";
 import { settings } from "./config.js";
 
 /** How log lines are written: JSON, readable lines, or readable on a terminal and JSON elsewhere. */
@@ -33,6 +33,8 @@ export function isReadable(format: LogFormat, output: LogOutput): boolean {
  */
 export function logDestination(format: LogFormat, output: LogOutput = process.stdout, colorize?: boolean): DestinationStream | undefined {
   if (!isReadable(format, output)) return undefined;
+  // Loaded only here: importing pino-pretty costs a JSON-logging start about 150 ms.
+  const { prettyFactory } = createRequire(import.meta.url)("pino-pretty") as typeof import("pino-pretty");
   // colorize left undefined follows the terminal and NO_COLOR / FORCE_COLOR.
   const prettify = prettyFactory({
     ...(colorize === undefined ? {} : { colorize }),
