@@ -12,7 +12,7 @@ import { allSettings } from "../bin/settings.js";
 import { bearer } from "./support/bearer.js";
 import { expectGrpcError, failureOf } from "./support/grpc-errors.js";
 import { repoRoot, runLaunchpad, startLaunchpad, type ProgramRun, type StartedProgram } from "./support/program.js";
-import { ephemeralEnv, programSandbox } from "./support/program-sandbox.js";
+import { cheapPasswordHashing, ephemeralEnv, programSandbox } from "./support/program-sandbox.js";
 import { typedClient } from "./support/typed-client.js";
 
 /** grpc.health.v1.HealthCheckResponse.ServingStatus values. */
@@ -26,7 +26,7 @@ const { newDataDir, channels } = programSandbox("launchpad-program-");
 
 /** The environment of a program on ephemeral ports with its own data directory, and no demo agent. */
 function envFor(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { ...ephemeralEnv(dataDir), LAUNCHPAD_DEMO_AGENT: "off", ...extra };
+  return { ...ephemeralEnv(dataDir), ...cheapPasswordHashing, LAUNCHPAD_DEMO_AGENT: "off", ...extra };
 }
 
 /** A typed UserService client and a health client for a running program. */
