@@ -26,10 +26,11 @@ export function isReadable(format: LogFormat, output: LogOutput): boolean {
 
 /**
  * The destination of the loggers of a program: undefined for JSON (pino's
- * own stdout writer, as in containers and CI), or a stream turning each JSON line into a readable one (time, level, part,
- * message, then the other fields), written in the same call so lines keep
- * their order and none is left unwritten at exit. Secrets are censored
- * before a line is serialised, so the readable form never sees them.
+ * own stdout writer, as in containers and CI), or a stream turning each
+ * JSON line into a readable one (time, level, part, message, then the other
+ * fields) within the same write, so lines keep their order and none is left
+ * unwritten at exit. Secrets are censored before a line is serialised, so
+ * the readable form never sees them.
  */
 export function logDestination(format: LogFormat, output: LogOutput = process.stdout, colorize?: boolean): DestinationStream | undefined {
   if (!isReadable(format, output)) return undefined;
