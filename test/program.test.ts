@@ -90,6 +90,14 @@ describe("launchpad refuses bad configuration", () => {
     expect(run.stdout()).not.toContain("Launchpad is running");
   });
 
+  it("a too-short admin password is refused by its length, without echoing it", async () => {
+    const run = runLaunchpad([], envFor(newDataDir(), { LAUNCHPAD_ADMIN_PASSWORD: "abc" }));
+    expect(await run.waitForExit()).toEqual({ code: 2, signal: null });
+    const lines = stderrLines(run.stderr());
+    expect(lines).toEqual([expect.stringMatching(/^.*LAUNCHPAD_ADMIN_PASSWORD.*12 to 256 characters/)]);
+    expect(lines[0]).not.toContain("abc");
+  });
+
   it("an unknown --target=value: exit code 2 and one line naming --target", async () => {
     const run = runLaunchpad(["--target=nope"], envFor(newDataDir()));
     expect(await run.waitForExit()).toEqual({ code: 2, signal: null });
