@@ -16,3 +16,13 @@ export const invisibleCharacters = /[\p{Default_Ignorable_Code_Point}\p{Cf}\p{Bi
 export function normalizeEmail(email: string): string {
   return email.trim().normalize("NFKC").toLowerCase().replace(/(?<=[ij])\u0307/g, "").normalize("NFKC");
 }
+
+/**
+ * Whether an email, once normalised, is plain printable ASCII. Letters of
+ * other scripts pass for Latin ones ("аdmin@…" with a Cyrillic а, "。" for
+ * "."); internationalised domains are written in punycode (xn--…). Only new
+ * emails are held to it: stored ones stay readable and can sign in.
+ */
+export function isAsciiEmail(email: string): boolean {
+  return /^[\x21-\x7e]*$/.test(normalizeEmail(email));
+}

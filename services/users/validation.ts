@@ -14,7 +14,7 @@ import type { FieldViolation } from "../kit/errors.js";
 import { methodPath } from "../kit/grpc/service-definition.js";
 import type { RequestRule } from "../kit/middleware/validation.js";
 import { check, environmentPattern, nameRule, orderByRule, pageSizeRule, violation } from "../kit/rules.js";
-import { invisibleCharacters } from "./email-address.js";
+import { invisibleCharacters, isAsciiEmail } from "./email-address.js";
 import { isApiKeyName, isUserName } from "./resources.js";
 
 /** Paths UpdateUser accepts in its update_mask. */
@@ -49,13 +49,16 @@ function visibleRule(field: string, value: string, reason: string): FieldViolati
   return check(!invisibleCharacters.test(value), field, reason, "must not contain invisible, format or bidirectional control characters");
 }
 
-/** An email users are created with: bounded, one address, every character visible. */
+/** An email users are created with: bounded, one address, every character visible and ASCII once normalised. */
 function emailRule(field: string, email: string): FieldViolation[] {
   const tooLong = maxBytesRule(field, email, maxBytes.email);
   if (tooLong.length > 0) return tooLong;
+  const invisible = visibleRule(field, email, "INVALID_EMAIL");
   return [
     ...check(emailPattern.test(email.trim()), field, "INVALID_EMAIL", "must be an email address"),
-    ...visibleRule(field, email, "INVALID_EMAIL"),
+    ...(invisible.length > 0
+      ? invisible
+      : check(isAsciiEmail(email), field, "INVALID_EMAIL", "must be ASCII once normalised (letters of other scripts look like Latin ones); write an internationalised domain in punycode (xn--…)")),
   ];
 }
 

@@ -292,6 +292,22 @@ describe("finding 13: look-alike emails and names", () => {
     }
   });
 
+  it("refuses emails with letters of other scripts that pass for Latin ones, and takes punycode domains", async () => {
+    const service = await users();
+    const auth = await asAdmin(service);
+    // A Cyrillic а, a Greek ο, an ideographic full stop, a Cyrillic а in the domain.
+    for (const email of ["\u0430dmin@launchpad.local", "depl\u03bfyer@example.com", "admin@launchpad.local\u3002", "deployer@ex\u0430mple.com"]) {
+      const failure = await expectGrpcError(
+        service.client.createUser({ user: { email, role: Role.VIEWER }, password: "a long password" }, auth),
+        Status.INVALID_ARGUMENT,
+        "INVALID_EMAIL",
+      );
+      expect(failure.message).toMatch(/user\.email.*ASCII/);
+    }
+    const punycode = await service.client.createUser({ user: { email: "ada@xn--bcher-kva.example", role: Role.VIEWER }, password: "a long password" }, auth);
+    expect(punycode.user?.email).toBe("ada@xn--bcher-kva.example");
+  });
+
   it("varİant@…, VARIANT@… and full-width spellings are the same email as variant@…", async () => {
     const service = await users();
     const auth = await asAdmin(service);
