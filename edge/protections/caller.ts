@@ -1,6 +1,9 @@
 import { createHash } from "node:crypto";
-import { isIPv6 } from "node:net";
 import { apiKeyPrefix, type CredentialVerifier } from "../../services/kit/auth/principal.js";
+import { addressKey } from "../../services/kit/client-address-key.js";
+
+// Still offered here: the edge's connection limits key clients the same way.
+export { addressKey };
 
 /** A bearer credential as sent, not yet verified. */
 export interface Credential {
@@ -81,23 +84,4 @@ export type CallerVerifier = ReturnType<typeof createCallerVerifier>;
  */
 export function clientAddressOf(req: { socket?: { remoteAddress?: string } | null }): string {
   return addressKey(req.socket?.remoteAddress);
-}
-
-/** A peer address as a per-client key: see clientAddressOf. */
-export function addressKey(remoteAddress: string | undefined): string {
-  const address = remoteAddress ?? "unknown";
-  if (address.startsWith("::ffff:") && address.includes(".")) return address.slice(7);
-  if (isIPv6(address)) return `${ipv6Prefix64(address)}::/64`;
-  return address;
-}
-
-function ipv6Prefix64(address: string): string {
-  const [head = "", tail] = address.split("%")[0]!.split("::");
-  const headGroups = head ? head.split(":") : [];
-  const tailGroups = tail ? tail.split(":") : [];
-  const groups = tail === undefined ? headGroups : [...headGroups, ...Array(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill("0"), ...tailGroups];
-  return groups
-    .slice(0, 4)
-    .map((group) => (parseInt(group, 16) || 0).toString(16))
-    .join(":");
 }

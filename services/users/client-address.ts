@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { BlockList, isIP } from "node:net";
 import type { CallContext } from "nice-grpc-common";
+import { addressKey } from "../kit/client-address-key.js";
 import { proxySecretHeader } from "../kit/proxy-secret.js";
 
 /** The address of a grpc-js peer ("ipv4:10.0.0.1:5123", "ipv6:[::1]:5123"), without its port. */
@@ -39,7 +40,8 @@ function isTrusted(proxies: BlockList, address: string): boolean {
 const digest = (value: string) => createHash("sha256").update(value).digest();
 
 /**
- * Where a call really comes from: the peer, or, when the peer is a trusted
+ * Where a call really comes from, as a throttle key (IPv6 by its /64, as the
+ * edge keys it: see addressKey): the peer, or, when the peer is a trusted
  * proxy (the edge) AND the call carries the proxy secret, the address it
  * names in x-forwarded-for. Without a configured secret x-forwarded-for is
  * never believed: any local process could otherwise pick its own address.
@@ -47,7 +49,7 @@ const digest = (value: string) => createHash("sha256").update(value).digest();
 export function createClientAddress(trustedProxies: BlockList, proxySecret: string) {
   // Compared as digests, so the comparison is constant-time whatever the length sent.
   const expected = proxySecret === "" ? undefined : digest(proxySecret);
-  return (context: Pick<CallContext, "peer" | "metadata">): string => {
+  const callerOf = (context: Pick<CallContext, "peer" | "metadata">): string => {
     const peer = peerAddress(context.peer);
     const forwarded = context.metadata.get("x-forwarded-for");
     if (!forwarded || !expected || !isTrusted(trustedProxies, peer)) return peer;
@@ -55,4 +57,5 @@ export function createClientAddress(trustedProxies: BlockList, proxySecret: stri
     if (typeof vouched !== "string" || !timingSafeEqual(digest(vouched), expected)) return peer;
     return forwarded.split(",")[0]!.trim();
   };
+  return (context: Pick<CallContext, "peer" | "metadata">): string => addressKey(callerOf(context));
 }

@@ -337,6 +337,17 @@ describe("finding 14: only the edge may vouch for a client address", () => {
     expect(answers.slice(address.refuseAfter)).toEqual(Array<string>(55 - address.refuseAfter).fill(refused));
   });
 
+  it("a vouched IPv6 client is throttled by its /64, as the edge keys it: walking through the prefix earns no fresh budget", async () => {
+    const service = await users({ LAUNCHPAD_PROXY_SECRET: proxySecret });
+    const from = (client: string) => ({ metadata: Metadata({ "x-forwarded-for": client, [proxySecretHeader]: proxySecret }) });
+    for (let i = 0; i < address.refuseAfter; i++) {
+      expect(await answerOf(service.client.login({ email: `prefix${i}@example.com`, password: wrongPassword }, from("2001:db8:1:2::1")))).toBe(wrong);
+    }
+    expect(await answerOf(service.client.login({ email: "prefix-next@example.com", password: wrongPassword }, from("2001:db8:1:2::2")))).toBe(refused);
+    // Another /64 is another client.
+    expect(await answerOf(service.client.login({ email: "prefix-next@example.com", password: wrongPassword }, from("2001:db8:1:3::1")))).toBe(wrong);
+  });
+
   it("through the edge, each client address keeps its own budget, whatever x-forwarded-for or secret a client sends", async () => {
     const stack = await edgeStack();
     // 127.0.0.2 spends its whole budget through the edge, naming other addresses and guessing the secret in vain...

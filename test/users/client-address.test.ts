@@ -17,7 +17,12 @@ const call = (peer: string, forwarded?: string, vouched: string | null = secret)
 describe("the address a sign-in is throttled by", () => {
   it("is the peer's address, without its port", () => {
     expect(clientAddress(call("ipv4:203.0.113.7:51234"))).toBe("203.0.113.7");
-    expect(clientAddress(call("ipv6:[2001:db8::1]:51234"))).toBe("2001:db8::1");
+  });
+
+  it("is keyed as the edge keys it: IPv6 by its /64, IPv4-mapped IPv6 as IPv4", () => {
+    expect(clientAddress(call("ipv6:[2001:db8::1]:51234"))).toBe("2001:db8:0:0::/64");
+    expect(clientAddress(call("ipv4:127.0.0.1:40000", "2001:db8:1:2::1"))).toBe(clientAddress(call("ipv4:127.0.0.1:40000", "2001:db8:1:2:ffff::2")));
+    expect(clientAddress(call("ipv4:127.0.0.1:40000", "::ffff:198.51.100.23"))).toBe("198.51.100.23");
   });
 
   it("is the client a trusted proxy names in x-forwarded-for, when it sends the proxy secret", () => {
