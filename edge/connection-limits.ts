@@ -1,6 +1,7 @@
 import type { Http2SecureServer, Http2Server, Http2ServerRequest, ServerHttp2Session } from "node:http2";
 import { constants as http2 } from "node:http2";
 import type { Socket } from "node:net";
+import { Server as TlsServer } from "node:tls";
 import { settings } from "../services/kit/config.js";
 import { addressKey } from "./protections/caller.js";
 
@@ -110,35 +111,54 @@ export function awaitFirstByte(socket: Socket, timeoutMs: number): { arrived(): 
 /**
  * Closes HTTP/2 connections that hold no open stream: a new one that opens
  * none within the headers timeout (a slow preface or header block counts as
- * none), and one whose last stream closed the idle timeout ago. A stream in
- * flight, such as a long watch, keeps its connection open however quiet it is.
- * The client gets GOAWAY, and the connection is dropped a second later if it
- * has not closed by then.
+ * none) is dropped at once; one whose last stream closed the idle timeout ago
+ * gets GOAWAY, and is dropped a second later if it has not closed by then. A
+ * stream in flight, such as a long watch, keeps its connection open however
+ * quiet it is.
  */
 export function closeIdleHttp2Sessions(server: Http2Server | Http2SecureServer, limits: ConnectionLimits): void {
+  const drop = dropper(server);
   server.on("session", (session: ServerHttp2Session) => {
     let open = 0;
     let timer: NodeJS.Timeout | undefined;
-    const arm = (timeoutMs: number) => {
-      if (timeoutMs > 0) timer = setTimeout(() => closeSession(session), timeoutMs);
-    };
-    arm(limits.headersTimeout);
+    if (limits.headersTimeout > 0) timer = setTimeout(() => drop(session), limits.headersTimeout);
     session.on("stream", (stream) => {
       open++;
       clearTimeout(timer);
       stream.once("close", () => {
         open--;
-        if (open === 0 && !session.closed) arm(limits.idleTimeout);
+        if (open === 0 && !session.closed && limits.idleTimeout > 0) {
+          timer = setTimeout(() => {
+            session.close();
+            setTimeout(() => drop(session), 1_000).unref();
+          }, limits.idleTimeout);
+        }
       });
     });
     session.once("close", () => clearTimeout(timer));
   });
 }
 
-function closeSession(session: ServerHttp2Session): void {
-  if (session.closed) return;
-  session.close();
-  setTimeout(() => session.destroy(), 1_000).unref();
+/**
+ * Destroys a session and its socket. Node ends the socket of a session that
+ * was closed or destroyed only once the client reads to the end, and a client
+ * that reads nothing (TLS: negotiates h2, then is silent) never does; nor does
+ * a session hand out its socket. Node makes each session, and announces it,
+ * in its own listener for the connection, which runs before this one's, so
+ * the session last announced is the connection's.
+ */
+function dropper(server: Http2Server | Http2SecureServer): (session: ServerHttp2Session) => void {
+  const sockets = new WeakMap<ServerHttp2Session, Socket>();
+  let announced: ServerHttp2Session | undefined;
+  server.on("session", (session: ServerHttp2Session) => (announced = session));
+  server.on(server instanceof TlsServer ? "secureConnection" : "connection", (socket: Socket) => {
+    if (announced) sockets.set(announced, socket);
+    announced = undefined;
+  });
+  return (session) => {
+    session.destroy();
+    sockets.get(session)?.destroy();
+  };
 }
 
 /**

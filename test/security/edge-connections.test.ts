@@ -155,6 +155,21 @@ async function openSse(url: string, headers: Record<string, string>) {
   };
 }
 
+/**
+ * The edge's sockets on `port` that this process still holds: lines of
+ * /proc/net/tcp with that local port, not listening, and still owned by a
+ * descriptor (a socket the edge let go of keeps inode 0 until TCP is done).
+ */
+function edgeSocketsOpen(port: number): number {
+  const listening = "0A";
+  return readFileSync("/proc/net/tcp", "latin1")
+    .split("\n")
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields.length > 9 && Number.parseInt(fields[1]!.split(":")[1]!, 16) === port && fields[3] !== listening && fields[9] !== "0")
+    .length;
+}
+
 const range = (count: number) => Array.from({ length: count }, (_, i) => i);
 
 describe("the edge bounds every phase of a connection (finding 6)", () => {
@@ -233,6 +248,28 @@ describe("the edge bounds every phase of a connection (finding 6)", () => {
 
     expectClosedByTheBound(await Promise.all([noHandshake.closedAfterMs, http1.closedAfterMs, slowloris.closedAfterMs, h2.closedAfterMs]));
     expect(slowloris.received()).toMatch(/^HTTP\/1\.1 408 /);
+  });
+
+  it("TLS: a connection that negotiates HTTP/2 and then sends nothing, not even the preface, is dropped within the bound", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "launchpad-edge-connections-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const files = selfSignedCertificate(dir);
+    const stack = await startStack({ edge: { ...fastLimits, LAUNCHPAD_TLS_CERT: files.cert, LAUNCHPAD_TLS_KEY: files.key } });
+    const port = stack.edge.port;
+
+    // Like the attack, the clients do not even read what the edge sends, so they never close on their own.
+    for (const _ of range(5)) {
+      const socket = tlsConnect({ port, host: "127.0.0.1", ca: readFileSync(files.cert), ALPNProtocols: ["h2"] });
+      socket.on("error", () => undefined);
+      cleanups.push(() => void socket.destroy());
+      await once(socket, "secureConnect");
+      expect(socket.alpnProtocol).toBe("h2");
+    }
+    expect(edgeSocketsOpen(port)).toBe(5);
+
+    const deadline = Date.now() + closedWithinMs;
+    while (edgeSocketsOpen(port) > 0 && Date.now() < deadline) await sleep(100);
+    expect(edgeSocketsOpen(port)).toBe(0);
   });
 
   it("a quiet watch stream through the edge outlives the idle timeout on every protocol, and still delivers changes", async () => {
