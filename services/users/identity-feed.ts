@@ -1,12 +1,11 @@
-import { performance } from "node:perf_hooks";
 import { DomainError } from "../kit/errors.js";
 import type { Logger } from "../kit/logger.js";
 import type { UserStore } from "./store/types.js";
 
 /** How often the latest identity revision is read while some stream waits. */
 const pollMs = 200;
-/** Without a successful read for this long, streams stop sending heartbeats (their followers then fail closed). */
-const unreadableAfterMs = 2_000;
+/** A read still unanswered this long counts as failed: streams stop sending heartbeats (their followers then fail closed). */
+const readTimeoutMs = 2_000;
 
 /** Wakes WatchIdentityChanges streams when identity changes are committed. */
 export interface IdentityChangeFeed {
@@ -18,8 +17,9 @@ export interface IdentityChangeFeed {
   waitForChange(revision: number, signal: AbortSignal): Promise<void>;
   /**
    * Whether changes after `revision` were committed, as of the last read;
-   * throws UNAVAILABLE IDENTITY_LOG_UNREADABLE when the log could not be read
-   * lately, so that no heartbeat vouches for a log nobody can read.
+   * throws UNAVAILABLE IDENTITY_LOG_UNREADABLE when the last read failed or
+   * has gone unanswered too long, so that no heartbeat vouches for a log
+   * nobody can read.
    */
   hasChangesAfter(revision: number): boolean;
   close(): void;
@@ -37,7 +37,9 @@ export function createIdentityChangeFeed(
   options: { heartbeatMs: number; logger?: Logger },
 ): IdentityChangeFeed {
   let latest = 0;
-  let lastRead = -Infinity;
+  // Judged by reads themselves, never by time since the last one: a stalled
+  // event loop delays reads without making the log unreadable.
+  let readable = false;
   const waiters = new Set<() => void>();
   let timer: NodeJS.Timeout | undefined;
   let polling = false;
@@ -45,15 +47,23 @@ export function createIdentityChangeFeed(
   async function poll() {
     if (polling) return;
     polling = true;
+    const tooSlow = setTimeout(() => {
+      // setImmediate runs after pending I/O: a reply that arrived during a stall is read first.
+      setImmediate(() => {
+        if (polling) readable = false;
+      });
+    }, readTimeoutMs).unref();
     try {
       const revision = await store.identityRevision();
-      lastRead = performance.now();
+      readable = true;
       if (revision === latest) return;
       latest = revision;
     } catch (error) {
+      readable = false;
       options.logger?.warn({ err: error }, "could not read the identity revision");
       return;
     } finally {
+      clearTimeout(tooSlow);
       polling = false;
     }
     for (const wake of [...waiters]) wake();
@@ -90,7 +100,7 @@ export function createIdentityChangeFeed(
     },
 
     hasChangesAfter(revision) {
-      if (performance.now() - lastRead > unreadableAfterMs) {
+      if (!readable) {
         throw new DomainError("unavailable", "IDENTITY_LOG_UNREADABLE", "identity changes cannot be read right now; resume later", {
           retryAfterSeconds: 1,
         });

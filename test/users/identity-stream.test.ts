@@ -1,7 +1,11 @@
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { Status } from "nice-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Role } from "../../gen/launchpad/user/v1/user_pb.js";
 import type { WatchIdentityChangesResponse } from "../../gen/launchpad/user/v1/user_service_pb.js";
 import { opaqueSubject } from "../../services/kit/auth/identity-subjects.js";
+import { failureOf } from "../support/grpc-errors.js";
 import { createTestUser } from "../support/test-users.js";
 import { admin, startTestUsers, type TestUsersService } from "../support/users-service.js";
 
@@ -84,5 +88,62 @@ describe("WatchIdentityChanges", () => {
 
     expect(first!.resyncTime).toBeDefined();
     expect(first!.revision).toBe(start!.revision);
+  });
+});
+
+describe("WatchIdentityChanges judges the log by its reads, not by the clock", () => {
+  /** Reads the stream until `after` has resolved and two more messages came, or it fails. */
+  async function followAcross(client: TestUsersService["client"], after: Promise<void>): Promise<{ messages: number; ended: unknown }> {
+    const controller = new AbortController();
+    const deadline = setTimeout(() => controller.abort(), 10_000);
+    let messages = 0;
+    let afterwards = 0;
+    let passed = false;
+    void after.then(() => (passed = true));
+    try {
+      for await (const _ of client.watchIdentityChanges({ resumeRevision: 0n }, { signal: controller.signal })) {
+        messages++;
+        if (passed && ++afterwards >= 2) return { messages, ended: undefined };
+      }
+      return { messages, ended: "the stream ended" };
+    } catch (error) {
+      return { messages, ended: controller.signal.aborted ? "no messages within 10 s" : error };
+    } finally {
+      clearTimeout(deadline);
+      controller.abort();
+    }
+  }
+
+  it("a 3 s stall of the event loop does not end an open stream", async () => {
+    const stalled = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        const until = Date.now() + 3_000;
+        while (Date.now() < until);
+        resolve();
+      }, 500),
+    );
+    const outcome = await followAcross(service.client, stalled);
+    expect(outcome.ended).toBeUndefined();
+    expect(outcome.messages).toBeGreaterThanOrEqual(3);
+  });
+
+  it("a failing read of the log ends the stream with UNAVAILABLE IDENTITY_LOG_UNREADABLE", async () => {
+    const broken = await startTestUsers({ LAUNCHPAD_IDENTITY_HEARTBEAT: "200ms" });
+    try {
+      const breakLog = new Promise<void>((resolve) =>
+        setTimeout(() => {
+          // Another connection takes the revision away: every read of it now fails.
+          const db = new Database(join(broken.dataDir, "users.db"));
+          db.exec("ALTER TABLE identity_revision RENAME TO identity_revision_gone");
+          db.close();
+          resolve();
+        }, 500),
+      );
+      const outcome = await followAcross(broken.client, breakLog.then(() => new Promise<void>(() => {})));
+      const failure = await failureOf(Promise.reject(outcome.ended));
+      expect({ code: failure.code, reason: failure.reason }).toEqual({ code: Status.UNAVAILABLE, reason: "IDENTITY_LOG_UNREADABLE" });
+    } finally {
+      await broken.stop();
+    }
   });
 });
