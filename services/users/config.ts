@@ -52,6 +52,12 @@ export const usersSettings = {
     "1s",
     "Heartbeat interval of the identity-change stream; followers fail closed when they miss LAUNCHPAD_IDENTITY_STALE_AFTER of it",
   ),
+  identityMaxStreams: settings.integer(
+    "LAUNCHPAD_IDENTITY_MAX_STREAMS",
+    1_000,
+    "Most identity-change streams open at once on this replica; followers (one per deployments replica and edge) need few",
+    1,
+  ),
   loginDelay: settings.duration("LAUNCHPAD_LOGIN_DELAY", "500ms", "First delay of throttled sign-ins; doubles per failure"),
 };
 

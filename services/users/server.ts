@@ -11,6 +11,7 @@ import { loadProxySecret } from "../kit/proxy-secret.js";
 import { createClientAddress, parseTrustedProxies } from "./client-address.js";
 import { createLocalVerifier } from "./credentials.js";
 import { createIdentityChangeFeed } from "./identity-feed.js";
+import { createStreamSlots } from "./stream-slots.js";
 import { createLoginThrottle, defaultThrottlePolicy } from "./login-throttle.js";
 import { createPasswords } from "./passwords.js";
 import { createUserService } from "./service.js";
@@ -73,6 +74,7 @@ export async function buildUsersServer(
         passwords,
         pageTokenKey: deriveKey(secret, "page-token"),
         identityChanges,
+        identityStreams: createStreamSlots(config.identityMaxStreams),
       }),
     );
     return {

@@ -147,3 +147,39 @@ describe("WatchIdentityChanges judges the log by its reads, not by the clock", (
     }
   });
 });
+
+describe("WatchIdentityChanges is bounded in open streams", () => {
+  it("past LAUNCHPAD_IDENTITY_MAX_STREAMS a stream is refused RESOURCE_EXHAUSTED; a closed one frees its slot", async () => {
+    const bounded = await startTestUsers({ LAUNCHPAD_IDENTITY_MAX_STREAMS: "2", LAUNCHPAD_IDENTITY_HEARTBEAT: "200ms" });
+    const holders = [new AbortController(), new AbortController()];
+    /** Opens a stream and answers with its first message's outcome, keeping it open until `holder` aborts. */
+    const open = (holder: AbortController) =>
+      new Promise<string>((resolve) => {
+        void (async () => {
+          try {
+            for await (const _ of bounded.client.watchIdentityChanges({ resumeRevision: 0n }, { signal: holder.signal })) resolve("OK");
+          } catch (error) {
+            const failure = await failureOf(Promise.reject(error)).catch(() => undefined);
+            resolve(failure ? `${Status[failure.code]} ${failure.reason}` : "aborted");
+          }
+        })();
+      });
+    try {
+      expect(await Promise.all(holders.map(open))).toEqual(["OK", "OK"]);
+      const third = new AbortController();
+      expect(await open(third)).toBe("RESOURCE_EXHAUSTED TOO_MANY_IDENTITY_STREAMS");
+      holders[0]!.abort();
+      // The server hears of the cancel shortly; then the slot is free again.
+      let again = "";
+      for (let attempt = 0; attempt < 20 && again !== "OK"; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        again = await open(third);
+      }
+      expect(again).toBe("OK");
+      third.abort();
+    } finally {
+      for (const holder of holders) holder.abort();
+      await bounded.stop();
+    }
+  });
+});

@@ -4,6 +4,7 @@ import type { IdentityChangeFeed } from "../identity-feed.js";
 import type { LoginThrottle } from "../login-throttle.js";
 import type { Passwords } from "../passwords.js";
 import type { Sessions } from "../sessions.js";
+import type { StreamSlots } from "../stream-slots.js";
 import type { SigningKeys } from "../signing-keys.js";
 import type { UserStore } from "../store/types.js";
 
@@ -22,6 +23,8 @@ export interface UserServiceDeps {
   clientAddress(context: Pick<CallContext, "peer" | "metadata">): string;
   /** Wakes identity-change streams when changes are committed. */
   identityChanges: IdentityChangeFeed;
+  /** Bounds the identity-change streams open at once: anyone may open one. */
+  identityStreams: StreamSlots;
   /** Aborted when the server begins shutting down. */
   stopping: AbortSignal;
 }

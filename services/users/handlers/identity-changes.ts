@@ -19,7 +19,7 @@ function toIdentityChange(change: IdentityChangeRecord) {
 }
 
 /** UserService's identity-change stream, which services verifying credentials locally follow. */
-export function createIdentityChangeHandlers({ store, identityChanges, clock, stopping }: UserServiceDeps) {
+export function createIdentityChangeHandlers({ store, identityChanges, identityStreams, clock, stopping }: UserServiceDeps) {
   /** Where a stream resumed from `requested` starts, and whether the follower must resync instead. */
   async function resumePoint(requested: number): Promise<{ revision: number; resync: boolean }> {
     const latest = await store.identityRevision();
@@ -33,19 +33,24 @@ export function createIdentityChangeHandlers({ store, identityChanges, clock, st
 
   return {
     async *watchIdentityChanges(request, context) {
-      const signal = AbortSignal.any([context.signal, stopping]);
-      let { revision, resync } = await resumePoint(Number(request.resumeRevision));
-      if (resync) yield { revision: BigInt(revision), resyncTime: timestampFromDate(clock()) };
-      let changes = await store.listIdentityChanges(revision, batchLimit);
-      for (;;) {
-        revision = changes.at(-1)?.revision ?? revision;
-        // No changes: a heartbeat, which the feed's recent read of the log vouches for.
-        yield { revision: BigInt(revision), changes: changes.map(toIdentityChange) };
-        const full = changes.length === batchLimit;
-        if (!full) await identityChanges.waitForChange(revision, signal);
-        if (stopping.aborted) throw new DomainError("unavailable", "SERVER_STOPPING", "the server is shutting down; resume elsewhere");
-        if (context.signal.aborted) return;
-        changes = full || identityChanges.hasChangesAfter(revision) ? await store.listIdentityChanges(revision, batchLimit) : [];
+      const release = identityStreams.take();
+      try {
+        const signal = AbortSignal.any([context.signal, stopping]);
+        let { revision, resync } = await resumePoint(Number(request.resumeRevision));
+        if (resync) yield { revision: BigInt(revision), resyncTime: timestampFromDate(clock()) };
+        let changes = await store.listIdentityChanges(revision, batchLimit);
+        for (;;) {
+          revision = changes.at(-1)?.revision ?? revision;
+          // No changes: a heartbeat, which the feed's recent read of the log vouches for.
+          yield { revision: BigInt(revision), changes: changes.map(toIdentityChange) };
+          const full = changes.length === batchLimit;
+          if (!full) await identityChanges.waitForChange(revision, signal);
+          if (stopping.aborted) throw new DomainError("unavailable", "SERVER_STOPPING", "the server is shutting down; resume elsewhere");
+          if (context.signal.aborted) return;
+          changes = full || identityChanges.hasChangesAfter(revision) ? await store.listIdentityChanges(revision, batchLimit) : [];
+        }
+      } finally {
+        release();
       }
     },
   } satisfies Partial<Handlers<typeof UserService>>;
