@@ -32,15 +32,21 @@ export const connectionLimitSettings = {
     128,
     "Open connections one client address (IPv6: one /64) may hold; more are closed at once; 0: unlimited",
   ),
+  maxStreamsPerConnection: settings.integer(
+    "LAUNCHPAD_EDGE_MAX_STREAMS_PER_CONNECTION",
+    100,
+    "Concurrent streams one HTTP/2 connection may hold (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused; 0: unlimited",
+  ),
 };
 
-/** How long clients may take, in milliseconds (0: unbounded), and how many connections each address may hold (0: unlimited). */
+/** How long clients may take, in milliseconds (0: unbounded), how many connections each address and streams each HTTP/2 connection may hold (0: unlimited). */
 export interface ConnectionLimits {
   firstByteTimeout: number;
   headersTimeout: number;
   bodyTimeout: number;
   idleTimeout: number;
   maxConnectionsPerAddress: number;
+  maxStreamsPerConnection: number;
 }
 
 /** The settings' defaults. */
@@ -50,6 +56,7 @@ export const defaultConnectionLimits: ConnectionLimits = {
   bodyTimeout: connectionLimitSettings.bodyTimeout.defaultValue,
   idleTimeout: connectionLimitSettings.idleTimeout.defaultValue,
   maxConnectionsPerAddress: connectionLimitSettings.maxConnectionsPerAddress.defaultValue,
+  maxStreamsPerConnection: connectionLimitSettings.maxStreamsPerConnection.defaultValue,
 };
 
 /**

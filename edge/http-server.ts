@@ -33,7 +33,8 @@ const h2Preface = Buffer.from("PRI * HTTP/2.0", "latin1");
  *
  * Every connection is bounded by `limits`: its client address may hold only
  * so many, it must send its first byte (or finish its TLS handshake), each
- * request its headers and its body, in time, and it is closed when idle.
+ * request its headers and its body, in time, it is closed when idle, and an
+ * HTTP/2 one may hold only so many streams at once.
  */
 export function createEdgeHttpServer(
   handler: EdgeHandler,
@@ -45,7 +46,10 @@ export function createEdgeHttpServer(
     handler(req, res);
   };
   const admit = createConnectionCap(limits.maxConnectionsPerAddress);
-  const h2Settings = { maxHeaderListSize: maxHeaderBytes };
+  const h2Settings = {
+    maxHeaderListSize: maxHeaderBytes,
+    ...(limits.maxStreamsPerConnection > 0 && { maxConcurrentStreams: limits.maxStreamsPerConnection }),
+  };
 
   if (tls) {
     const server = createSecureServer(

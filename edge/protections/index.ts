@@ -134,7 +134,12 @@ export function createProtections(config: ProtectionConfig, deps: ProtectionDeps
       const proceed = (req: EdgeRequest, res: EdgeResponse, protocol: Protocol, verdict: Verdict) => {
         // Answered meanwhile (a body over the limit), or the client left.
         if (res.writableEnded || req.destroyed) return;
-        if (!verdict.allowed) return sendRejection(req, res, protocol, rateLimited(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))));
+        if (!verdict.allowed) {
+          sendRejection(req, res, protocol, rateLimited(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))));
+          // HTTP/2: the stream ends with the answer, or it would hold one of its connection's streams until the client ends it.
+          if ("stream" in req) endAfterAnswer(req, res);
+          return;
+        }
         handler(req, res);
       };
       return (req, res) => {

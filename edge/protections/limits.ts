@@ -68,8 +68,11 @@ export function endAfterAnswer(req: EdgeRequest, res: EdgeResponse): void {
     }
     if (!req.destroyed) req.destroy();
   };
-  if (res.writableFinished) finish();
-  else res.once("finish", finish);
+  // Over HTTP/2 the response's "finish" waits for the stream to close, which
+  // a client still sending never lets it; the stream's own comes with the answer.
+  const answer = "stream" in req ? req.stream : res;
+  if (answer.writableFinished) finish();
+  else answer.once("finish", finish);
 }
 
 /**

@@ -307,6 +307,62 @@ describe("the edge bounds every phase of a connection (finding 6)", () => {
   });
 });
 
+/** Opens `count` gRPC streams at once on one h2c session, each sending headers but never ending its body. */
+function openUnendedStreams(session: http2.ClientHttp2Session, count: number) {
+  return range(count).map(() => {
+    const stream = session.request(
+      { ":method": "POST", ":path": "/launchpad.user.v1.UserService/GetUser", "content-type": "application/grpc", te: "trailers" },
+      { endStream: false },
+    );
+    stream.on("error", () => undefined);
+    stream.resume();
+    // The answer's headers, or undefined when none came within 3 s.
+    const response = new Promise<http2.IncomingHttpHeaders | undefined>((resolve) => {
+      stream.once("response", resolve);
+      stream.once("close", () => resolve(undefined));
+      setTimeout(() => resolve(undefined), 3_000);
+    });
+    return { stream, response, closed: new Promise<number>((resolve) => stream.once("close", () => resolve(stream.rstCode))) };
+  });
+}
+
+describe("streams per HTTP/2 connection", () => {
+  it("one connection opening 1,000 streams gets 100; the rest are refused, and /healthz keeps answering", async () => {
+    const stack = await startStack({});
+    // Sent before the edge's SETTINGS arrive, so the client does not hold them back itself.
+    const session = http2.connect(stack.url, { peerMaxConcurrentStreams: 2_000 });
+    session.on("error", () => undefined);
+    cleanups.push(() => void session.destroy());
+    const settings = once(session, "remoteSettings").then(([received]) => received as http2.Settings);
+    const streams = openUnendedStreams(session, 1_000);
+
+    expect((await settings).maxConcurrentStreams).toBe(100);
+    const deadline = Date.now() + 5_000;
+    while (streams.filter((s) => s.stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM).length < 900 && Date.now() < deadline) await sleep(50);
+    const rstCodes = streams.map((s) => s.stream.rstCode);
+    expect(rstCodes.filter((code) => code === http2.constants.NGHTTP2_REFUSED_STREAM).length).toBe(900);
+
+    const health = await fetch(`${stack.url}/healthz`, { signal: AbortSignal.timeout(2_000) });
+    expect(health.status).toBe(200);
+  });
+
+  it("a stream the edge refuses with 429 is closed with the answer though the client never ends its body", async () => {
+    const stack = await startStack({ edge: { LAUNCHPAD_RATE_LIMIT_ANONYMOUS: "5" } });
+    const session = http2.connect(stack.url);
+    session.on("error", () => undefined);
+    cleanups.push(() => void session.destroy());
+
+    const streams = openUnendedStreams(session, 30);
+    const answers = await Promise.all(streams.map((s) => s.response));
+    const limited = streams.filter((_, i) => answers[i]?.["grpc-status"] === "8");
+    expect(limited.length).toBeGreaterThanOrEqual(20);
+    for (const answer of answers.filter((a) => a?.["grpc-status"] === "8")) expect(answer?.["retry-after"]).toMatch(/^\d+$/);
+    // Closed by the edge, with NO_ERROR, well before the 60 s body timeout.
+    const codes = await Promise.race([Promise.all(limited.map((s) => s.closed)), sleep(2_000).then(() => "still open")]);
+    expect(codes).toEqual(limited.map(() => http2.constants.NGHTTP2_NO_ERROR));
+  });
+});
+
 /** The edge as the program runs it (`--target=edge`), in its own process limited to 300 file descriptors; resolves its port. */
 async function startEdgeWith300Files(env: Record<string, string> = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "launchpad-edge-connections-"));
