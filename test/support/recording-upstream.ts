@@ -67,9 +67,9 @@ function definitionOf<I extends DescMessage, O extends DescMessage>(method: Desc
  * Starts a grpc-js server answering GetDeployment and WatchDeployments the
  * way the real service would, but recording every call's metadata and
  * deadline and adding headers and trailers of its own to every response;
- * then a real edge forwarding to it.
+ * then a real edge forwarding to it, with `edgeEnv` added to its settings.
  */
-export async function startRecordingUpstream(): Promise<RecordingUpstream> {
+export async function startRecordingUpstream(edgeEnv: Record<string, string> = {}): Promise<RecordingUpstream> {
   const calls: RecordedCall[] = [];
   const record = (path: string, call: { metadata: Metadata; getDeadline(): Date | number }) => {
     const deadline = call.getDeadline();
@@ -133,6 +133,7 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
         LAUNCHPAD_USERS_ADDRESS: address,
         LAUNCHPAD_DEPLOYMENTS_ADDRESS: address,
         LAUNCHPAD_SHUTDOWN_GRACE: "1s",
+        ...edgeEnv,
       },
       argv: [],
     }),
