@@ -36,7 +36,10 @@ async function startCountingHealth(): Promise<{ address: string; checks: () => n
 async function startEdgeBefore(address: string): Promise<RunningEdge> {
   const config = loadEdgeConfig({
     env: {
-      LAUNCHPAD_EDGE_PORT: "0", LAUNCHPAD_USERS_ADDRESS: address, LAUNCHPAD_DEPLOYMENTS_ADDRESS: address, LAUNCHPAD_SHUTDOWN_GRACE: "1s",
+      LAUNCHPAD_EDGE_PORT: "0",
+      LAUNCHPAD_USERS_ADDRESS: address,
+      LAUNCHPAD_DEPLOYMENTS_ADDRESS: address,
+      LAUNCHPAD_SHUTDOWN_GRACE: "1s",
       // The burst opens a connection per request; this is about /readyz, not the per-address cap.
       LAUNCHPAD_EDGE_MAX_CONNECTIONS_PER_ADDRESS: "0",
     },
