@@ -2,9 +2,11 @@
 import { randomBytes } from "node:crypto";
 import { startAgent } from "../services/agent/agent.js";
 import { loadAgentConfig } from "../services/agent/config.js";
-import { ConfigError, flagName } from "../services/kit/config.js";
+import { checkFlags, ConfigError, flagName, loadConfig } from "../services/kit/config.js";
+import { loadEnvFile } from "../services/kit/env-file.js";
 import { stopOnSignals, type RunningPart } from "../services/kit/lifecycle.js";
-import { createLogger } from "../services/kit/logger.js";
+import { logDestination, logFormatSetting } from "../services/kit/log-format.js";
+import { createLogger, type Logger } from "../services/kit/logger.js";
 import { loadDeploymentsConfig } from "../services/deployments/config.js";
 import { startDeployments } from "../services/deployments/main.js";
 import { loadUsersConfig } from "../services/users/config.js";
@@ -30,11 +32,15 @@ function printHelp(): void {
   const rows = [...allSettings.values()].map(
     (s) => `  ${flagName(s.env).padEnd(30)} ${s.env.padEnd(36)} ${s.describe} (default: ${JSON.stringify(s.defaultText ?? s.defaultValue)})`,
   );
-  console.log([`usage: launchpad [--target=${targets.join("|")}] [flags]`, "", ...rows].join("\n"));
+  const precedence = "A flag wins over its variable; a variable of the environment wins over one in ./.env.";
+  console.log([`usage: launchpad [--target=${targets.join("|")}] [flags]`, precedence, "", ...rows].join("\n"));
 }
 
+/** Makes the logger of a part, all writing to the program's one destination. */
+type LoggerOf = (part: string, level: string) => Logger;
+
 /** Starts the parts of a target, in dependency order; returns them and what to tell the user. */
-async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
+async function start(target: Target, parts: RunningPart[], loggerOf: LoggerOf): Promise<string[]> {
   const lines = [`Launchpad is running (--target=${target}).`];
   const agentConfig = loadAgentConfig();
   let usersAddress: string | undefined;
@@ -48,7 +54,7 @@ async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
   if (target === "all" || target === "users") {
     const config = loadUsersConfig();
     if (!config.proxySecret && !config.proxySecretFile) config.proxySecret = inProcessProxySecret;
-    const users = await startUsers(config, createLogger("users", config.logLevel));
+    const users = await startUsers(config, loggerOf("users", config.logLevel));
     parts.push(users);
     usersAddress = `${config.host}:${users.port}`;
     adminEmail = config.adminEmail;
@@ -64,7 +70,7 @@ async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
   if (target === "all" || target === "deployments") {
     const config = loadDeploymentsConfig();
     if (usersAddress) config.usersAddress = usersAddress;
-    const deployments = await startDeployments(config, createLogger("deployments", config.logLevel));
+    const deployments = await startDeployments(config, loggerOf("deployments", config.logLevel));
     parts.push(deployments);
     deploymentsAddress = `${config.host}:${deployments.port}`;
     lines.push(`  deployments  gRPC ${deploymentsAddress}   metrics http://${config.host}:${deployments.metricsPort}/metrics`);
@@ -74,7 +80,7 @@ async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
     if (usersAddress) config.usersAddress = usersAddress;
     if (!config.proxySecret && !config.proxySecretFile) config.proxySecret = inProcessProxySecret;
     if (target === "all") config.deploymentsAddress = deploymentsAddress;
-    const edge = await startEdge(config, createLogger("edge", config.logLevel));
+    const edge = await startEdge(config, loggerOf("edge", config.logLevel));
     parts.push(edge);
     edgeUrl = `${config.tlsCert ? "https" : "http"}://${config.host}:${edge.port}`;
     lines.push(`  edge         ${edgeUrl}   gRPC, Connect, gRPC-Web, REST; API docs ${edgeUrl}/docs`);
@@ -89,7 +95,7 @@ async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
       if (target === "agent") throw new ConfigError("LAUNCHPAD_AGENT_API_KEY (--agent-api-key): required for --target=agent");
       lines.push("  demo agent   off: no API key (set LAUNCHPAD_AGENT_API_KEY)");
     } else {
-      const logger = createLogger("agent", agentConfig.logLevel);
+      const logger = loggerOf("agent", agentConfig.logLevel);
       const agent = startAgent({ deploymentsAddress, apiKey, stepMs: agentConfig.step, failureRate: agentConfig.failureRate, logger });
       parts.push({ name: "agent", stop: () => agent.stop() });
       lines.push(`  demo agent   driving PENDING deployments on ${deploymentsAddress} (LAUNCHPAD_DEMO_AGENT=off to stop it)`);
@@ -108,16 +114,21 @@ async function start(target: Target, parts: RunningPart[]): Promise<string[]> {
 }
 
 async function main(argv: string[]): Promise<void> {
+  checkFlags(argv, ["--target", ...[...allSettings.keys()].map(flagName)], { "--help": "h" });
   if (argv.includes("--help") || argv.includes("-h")) return printHelp();
+  // Variables of the environment win over the file's.
+  loadEnvFile(".env");
   const target = targetOf(argv);
   // Every part's settings are validated before anything starts.
   loadUsersConfig();
   loadDeploymentsConfig();
   loadEdgeConfig();
   const agentConfig = loadAgentConfig();
+  const destination = logDestination(loadConfig({ logFormat: logFormatSetting }).logFormat);
+  const loggerOf: LoggerOf = (part, level) => createLogger(part, level, destination);
   const parts: RunningPart[] = [];
-  stopOnSignals(parts, createLogger("launchpad", agentConfig.logLevel));
-  const lines = await start(target, parts);
+  stopOnSignals(parts, loggerOf("launchpad", agentConfig.logLevel));
+  const lines = await start(target, parts, loggerOf);
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 

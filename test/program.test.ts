@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { createChannel, createClient, Status } from "nice-grpc";
@@ -10,7 +11,7 @@ import { loadConfig } from "../services/kit/config.js";
 import { allSettings } from "../bin/settings.js";
 import { bearer } from "./support/bearer.js";
 import { expectGrpcError, failureOf } from "./support/grpc-errors.js";
-import { repoRoot, runLaunchpad, startLaunchpad, type StartedProgram } from "./support/program.js";
+import { repoRoot, runLaunchpad, startLaunchpad, type ProgramRun, type StartedProgram } from "./support/program.js";
 import { ephemeralEnv, programSandbox } from "./support/program-sandbox.js";
 import { typedClient } from "./support/typed-client.js";
 
@@ -97,12 +98,83 @@ describe("launchpad refuses bad configuration", () => {
     expect(lines[0]).toMatch(/--target.*nope/);
   });
 
+  it("an unknown flag: exit code 2 and one line naming it and the nearest known flag", async () => {
+    const run = runLaunchpad(["--users-prot=1"], envFor(newDataDir()));
+    expect(await run.waitForExit()).toEqual({ code: 2, signal: null });
+    expect(stderrLines(run.stderr())).toEqual(["launchpad: unknown flag --users-prot; did you mean --users-port?"]);
+  });
+
   it("an unknown target given as `--target value` (the form every other flag accepts) is refused too", async () => {
     const run = runLaunchpad(["--target", "nope"], envFor(newDataDir()));
     const outcome = await Promise.race([run.exited, run.waitForStdout(/Launchpad is running/).then(() => "started" as const)]);
     expect(outcome).toEqual({ code: 2, signal: null });
     expect(stderrLines(run.stderr())).toHaveLength(1);
   });
+});
+
+describe("launchpad reads .env from its working directory", () => {
+  /** Runs the program from a new directory holding a .env of `text`, with `env` (its data directory is inside). */
+  function runWithEnvFile(text: string, env: Record<string, string> = {}): ProgramRun {
+    const cwd = newDataDir();
+    writeFileSync(join(cwd, ".env"), text);
+    return runLaunchpad([], envFor(join(cwd, "data"), env), { cwd });
+  }
+
+  it("takes settings from it: a bad value there is refused like one in the environment", async () => {
+    const run = runWithEnvFile("# local settings\nLAUNCHPAD_LOG_LEVEL=loud\n");
+    expect(await run.waitForExit()).toEqual({ code: 2, signal: null });
+    expect(stderrLines(run.stderr())).toEqual([expect.stringContaining("LAUNCHPAD_LOG_LEVEL")]);
+  });
+
+  it("lets real environment variables win over it, and uses the rest", async () => {
+    // envFor sets LAUNCHPAD_USERS_PORT=0; the file's bad port would stop the program if it won.
+    const run = runWithEnvFile("LAUNCHPAD_USERS_PORT=not-a-port\nLAUNCHPAD_ADMIN_EMAIL=dotenv@example.com\n");
+    await run.waitForStdout(/Launchpad is running[\s\S]*as dotenv@example\.com/);
+  });
+
+  it("a malformed line: exit code 2 and one line naming the file and line", async () => {
+    const run = runWithEnvFile("LAUNCHPAD_LOG_LEVEL=info\nLAUNCHPAD_USERS_PORT 6000\n");
+    expect(await run.waitForExit()).toEqual({ code: 2, signal: null });
+    expect(stderrLines(run.stderr())).toEqual(["launchpad: .env:2: expected NAME=value, a # comment or a blank line"]);
+  });
+});
+
+describe("launchpad on a terminal", () => {
+  const hasScript = spawnSync("script", ["--version"]).status === 0;
+
+  it.skipIf(!hasScript)("writes readable log lines, not JSON, when stdout is a terminal", async () => {
+    const tsx = join(repoRoot, "node_modules/tsx/dist/loader.mjs");
+    const command = `'${process.execPath}' --import '${tsx}' '${join(repoRoot, "bin/launchpad.ts")}' --target=all`;
+    // script(1) from util-linux runs the program on a pseudo-terminal and copies what it shows to stdout.
+    const terminal = spawn("script", ["-qfc", command, "/dev/null"], {
+      cwd: repoRoot,
+      env: { ...process.env, ...envFor(newDataDir(), { LAUNCHPAD_ADMIN_PASSWORD: adminPassword, NO_COLOR: "1" }) },
+    });
+    let shown = "";
+    terminal.stdout.setEncoding("utf8").on("data", (chunk: string) => (shown += chunk));
+    const ended = new Promise((resolve) => terminal.on("close", resolve));
+    try {
+      // Deadlines against hangs only: starting under script(1) on a loaded machine can take a while.
+      await until(async () => /edge\s+http:\/\/127\.0\.0\.1:\d+/.test(shown), "the banner", 60_000);
+      const edgeUrl = /edge\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(shown)![1]!;
+      const login = await fetch(`${edgeUrl}/launchpad.user.v1.UserService/Login`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ email: "nobody@example.com", password: "s3cret-typed" }),
+      });
+      expect(login.status).toBe(401);
+      await until(async () => /INFO: edge \| request/.test(shown), "the edge's log line", 30_000);
+      const logLines = shown.split(/\r?\n/).filter((line) => /^\[\d\d:\d\d:\d\d\.\d{3}\] [A-Z]+: /.test(line));
+      expect(logLines).toContainEqual(expect.stringMatching(/ WARN: users \| call \{.*"method":"\/launchpad\.user\.v1\.UserService\/Login".*"code":"Unauthenticated"/));
+      expect(logLines).toContainEqual(expect.stringMatching(/ INFO: edge \| request \{.*"status":401/));
+      expect(shown).not.toContain('{"level"');
+      expect(shown).not.toContain("s3cret-typed");
+    } finally {
+      // Ctrl-C on the terminal: SIGINT to the program, which stops and ends the session.
+      terminal.stdin.write("\u0003");
+      await ended;
+    }
+  }, 120_000);
 });
 
 describe("launchpad --help", () => {

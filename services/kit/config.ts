@@ -3,6 +3,8 @@ export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
 
+import { parseArgs } from "node:util";
+
 /** One setting: an environment variable, the flag derived from it, and a parser. */
 export interface Setting<T> {
   env: string;
@@ -51,6 +53,52 @@ export function loadConfig<S extends Record<string, Setting<unknown>>>(
     }
   }
   return values as Values<S>;
+}
+
+/**
+ * Refuses a command line holding anything but the known flags: an unknown
+ * flag is named with the nearest known one, so a typo stops the program
+ * instead of being ignored. `valueFlags` take a value (`--name=value` or
+ * `--name value`); `switches` take none.
+ */
+export function checkFlags(argv: readonly string[], valueFlags: Iterable<string>, switches: Record<string, string> = {}): void {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  for (const flag of valueFlags) options[flag.slice(2)] = { type: "string" };
+  for (const [flag, short] of Object.entries(switches)) options[flag.slice(2)] = { type: "boolean", short };
+  // Not strict: parseArgs would stop at the first unknown flag without saying which known one was meant.
+  const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
+  for (const token of tokens) {
+    if (token.kind === "positional") throw new ConfigError(`unexpected argument ${JSON.stringify(token.value)}; flags look like --name=value`);
+    if (token.kind !== "option") continue;
+    const known = options[token.name];
+    if (!known) throw new ConfigError(`unknown flag ${token.rawName}; did you mean ${nearest(`--${token.name}`, Object.keys(options).map((name) => `--${name}`))}?`);
+    if (known.type === "string" && token.value === undefined) throw new ConfigError(`flag ${token.rawName} needs a value`);
+    if (known.type === "boolean" && token.value !== undefined) throw new ConfigError(`flag ${token.rawName} takes no value`);
+  }
+}
+
+/** The candidate fewest single-character edits away from `word`. */
+function nearest(word: string, candidates: readonly string[]): string {
+  let best = candidates[0]!;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const distance = editDistance(word, candidate);
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return best;
+}
+
+/** Levenshtein distance, one row at a time. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = row;
+  }
+  return previous[b.length]!;
 }
 
 function flagValue(argv: readonly string[], flag: string): string | undefined {

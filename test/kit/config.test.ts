@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, flagName, loadConfig, settings, type Setting } from "../../services/kit/config.js";
+import { checkFlags, ConfigError, flagName, loadConfig, settings, type Setting } from "../../services/kit/config.js";
 
 const spec = {
   host: settings.string("LAUNCHPAD_LISTEN_HOST", "127.0.0.1", "listen host"),
@@ -56,6 +56,28 @@ describe("loadConfig", () => {
   it("reports a bad flag value naming the variable and the flag", () => {
     expect(() => load({}, ["--users-port=http"])).toThrow(ConfigError);
     expect(() => load({}, ["--users-port=http"])).toThrow(/^LAUNCHPAD_USERS_PORT \(--users-port\): .*got "http"$/);
+  });
+});
+
+describe("checkFlags", () => {
+  const known = ["--target", "--users-port", "--users-metrics-port", "--log-level", "--log-format"];
+  const check = (argv: string[]) => () => checkFlags(argv, known, { "--help": "h" });
+
+  it("accepts known flags as --name=value and --name value, and --help or -h", () => {
+    expect(check(["--users-port=1", "--log-level", "warn", "--target=all", "--help", "-h"])).not.toThrow();
+  });
+
+  it("names an unknown flag and the nearest known one", () => {
+    expect(check(["--users-prot=1"])).toThrow(new ConfigError("unknown flag --users-prot; did you mean --users-port?"));
+    expect(check(["--log-levle", "warn"])).toThrow("unknown flag --log-levle; did you mean --log-level?");
+    expect(check(["--hlep"])).toThrow("did you mean --help?");
+    expect(check(["--users-metric-port=9"])).toThrow("did you mean --users-metrics-port?");
+  });
+
+  it("refuses a stray argument, a value flag without its value and a switch given a value", () => {
+    expect(check(["--users-port", "1", "2"])).toThrow('unexpected argument "2"');
+    expect(check(["--log-level"])).toThrow("flag --log-level needs a value");
+    expect(check(["--help=yes"])).toThrow("flag --help takes no value");
   });
 });
 

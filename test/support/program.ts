@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 /** The repository root, where `bin/launchpad.ts` lives. */
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -31,12 +32,19 @@ const children = new Set<ChildProcess>();
  * as users run the program (no build needed), or with `built`, the program
  * `npm run build` made: `node dist/bin/launchpad.js ...args`. The child sees
  * this process's environment without any LAUNCHPAD_ variable, plus `env`.
+ * `cwd` runs it from another working directory (where it reads `.env`).
  */
-export function runLaunchpad(args: readonly string[], env: Record<string, string> = {}, options: { built?: boolean } = {}): ProgramRun {
+export function runLaunchpad(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  options: { built?: boolean; cwd?: string } = {},
+): ProgramRun {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("LAUNCHPAD_")));
-  const program = options.built ? ["dist/bin/launchpad.js"] : ["--import", "tsx", "bin/launchpad.ts"];
+  // Absolute paths, as the working directory may be elsewhere.
+  const tsx = pathToFileURL(join(repoRoot, "node_modules/tsx/dist/loader.mjs")).href;
+  const program = options.built ? [join(repoRoot, "dist/bin/launchpad.js")] : ["--import", tsx, join(repoRoot, "bin/launchpad.ts")];
   const child = spawn(process.execPath, [...program, ...args], {
-    cwd: repoRoot,
+    cwd: options.cwd ?? repoRoot,
     env: { ...inherited, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
