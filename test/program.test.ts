@@ -12,7 +12,7 @@ import { allSettings } from "../bin/settings.js";
 import { bearer } from "./support/bearer.js";
 import { expectGrpcError, failureOf } from "./support/grpc-errors.js";
 import { repoRoot, runLaunchpad, startLaunchpad, type ProgramRun, type StartedProgram } from "./support/program.js";
-import { ephemeralEnv, programSandbox } from "./support/program-sandbox.js";
+import { cheapPasswordHashing, ephemeralEnv, programSandbox } from "./support/program-sandbox.js";
 import { typedClient } from "./support/typed-client.js";
 
 /** grpc.health.v1.HealthCheckResponse.ServingStatus values. */
@@ -26,7 +26,7 @@ const { newDataDir, channels } = programSandbox("launchpad-program-");
 
 /** The environment of a program on ephemeral ports with its own data directory, and no demo agent. */
 function envFor(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { ...ephemeralEnv(dataDir), LAUNCHPAD_DEMO_AGENT: "off", ...extra };
+  return { ...ephemeralEnv(dataDir), ...cheapPasswordHashing, LAUNCHPAD_DEMO_AGENT: "off", ...extra };
 }
 
 /** A typed UserService client and a health client for a running program. */
@@ -88,6 +88,14 @@ describe("launchpad refuses bad configuration", () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(variable);
     expect(run.stdout()).not.toContain("Launchpad is running");
+  });
+
+  it("a too-short admin password is refused by its length, without echoing it", async () => {
+    const run = runLaunchpad([], envFor(newDataDir(), { LAUNCHPAD_ADMIN_PASSWORD: "abc" }));
+    expect(await run.waitForExit()).toEqual({ code: 2, signal: null });
+    const lines = stderrLines(run.stderr());
+    expect(lines).toEqual([expect.stringMatching(/^.*LAUNCHPAD_ADMIN_PASSWORD.*12 to 256 characters/)]);
+    expect(lines[0]).not.toContain("abc");
   });
 
   it("an unknown --target=value: exit code 2 and one line naming --target", async () => {

@@ -1,5 +1,5 @@
+import { createRequire } from "node:module";
 import type { DestinationStream } from "pino";
-import { prettyFactory } from "pino-pretty";
 import { settings } from "./config.js";
 
 /** How log lines are written: JSON, readable lines, or readable on a terminal and JSON elsewhere. */
@@ -26,13 +26,16 @@ export function isReadable(format: LogFormat, output: LogOutput): boolean {
 
 /**
  * The destination of the loggers of a program: undefined for JSON (pino's
- * own stdout writer, as in containers and CI), or a stream turning each JSON line into a readable one (time, level, part,
- * message, then the other fields), written in the same call so lines keep
- * their order and none is left unwritten at exit. Secrets are censored
- * before a line is serialised, so the readable form never sees them.
+ * own stdout writer, as in containers and CI), or a stream turning each
+ * JSON line into a readable one (time, level, part, message, then the other
+ * fields) within the same write, so lines keep their order and none is left
+ * unwritten at exit. Secrets are censored before a line is serialised, so
+ * the readable form never sees them.
  */
 export function logDestination(format: LogFormat, output: LogOutput = process.stdout, colorize?: boolean): DestinationStream | undefined {
   if (!isReadable(format, output)) return undefined;
+  // Loaded only here: importing pino-pretty costs a JSON-logging start about 150 ms.
+  const { prettyFactory } = createRequire(import.meta.url)("pino-pretty") as typeof import("pino-pretty");
   // colorize left undefined follows the terminal and NO_COLOR / FORCE_COLOR.
   const prettify = prettyFactory({
     ...(colorize === undefined ? {} : { colorize }),

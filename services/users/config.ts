@@ -3,6 +3,7 @@ import { proxySecretSettings } from "../kit/proxy-secret.js";
 import { commonSettings } from "../kit/settings.js";
 import { parseTrustedProxies } from "./client-address.js";
 import { defaultPasswordCost, maxPasswordCost } from "./passwords.js";
+import { isPasswordLengthAccepted, passwordLength } from "./validation.js";
 
 /** The settings of the users service. */
 export const usersSettings = {
@@ -11,7 +12,15 @@ export const usersSettings = {
   metricsPort: settings.port("LAUNCHPAD_USERS_METRICS_PORT", 9451, "UserService Prometheus /metrics port"),
   databaseUrl: settings.databaseUrl("LAUNCHPAD_USERS_DATABASE_URL", "PostgreSQL URL of the users database; SQLite when empty"),
   adminEmail: settings.string("LAUNCHPAD_ADMIN_EMAIL", "admin@launchpad.local", "Email of the admin created on first start"),
-  adminPassword: settings.string("LAUNCHPAD_ADMIN_PASSWORD", "", "Password of that admin; generated and printed once when empty"),
+  adminPassword: {
+    ...settings.string("LAUNCHPAD_ADMIN_PASSWORD", "", "Password of that admin, 12 to 256 characters; generated and printed once when empty"),
+    redact: () => "[redacted]",
+    parse(raw: string) {
+      // The same rule as every new password, so the first admin is no easier to guess.
+      if (raw !== "" && !isPasswordLengthAccepted(raw)) throw new Error(`expected ${passwordLength.min} to ${passwordLength.max} characters`);
+      return raw;
+    },
+  },
   accessTokenTtl: settings.duration("LAUNCHPAD_ACCESS_TOKEN_TTL", "10m", "Lifetime of access tokens"),
   refreshTokenTtl: settings.duration("LAUNCHPAD_REFRESH_TOKEN_TTL", "7d", "Lifetime of a sign-in (its refresh tokens)"),
   signingKeyRotation: signingKeyRotation(),

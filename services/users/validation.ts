@@ -59,11 +59,19 @@ function emailRule(field: string, email: string): FieldViolation[] {
   ];
 }
 
+/** How many characters a new password has: long enough to resist guessing, short enough to hash cheaply. */
+export const passwordLength = { min: 12, max: 256 } as const;
+
+/** Whether a new password is of an accepted length (the bootstrap admin's too). */
+export function isPasswordLengthAccepted(password: string): boolean {
+  const characters = [...password].length;
+  return characters >= passwordLength.min && characters <= passwordLength.max;
+}
+
 function passwordRule(field: string, password: string): FieldViolation[] {
   const tooLong = maxBytesRule(field, password, maxBytes.password);
   if (tooLong.length > 0) return tooLong;
-  const characters = [...password].length;
-  return check(characters >= 12 && characters <= 256, field, "INVALID_PASSWORD", "must be 12 to 256 characters long");
+  return check(isPasswordLengthAccepted(password), field, "INVALID_PASSWORD", `must be ${passwordLength.min} to ${passwordLength.max} characters long`);
 }
 
 function displayNameRule(field: string, displayName: string, maxCharacters: number): FieldViolation[] {

@@ -11,7 +11,7 @@ import { bearer } from "../support/bearer.js";
 import { startTestStack, type DeploymentClient, type TestStack } from "../support/deployments-service.js";
 import { captureLogs } from "../support/grpc.js";
 import { startLaunchpad, type StartedProgram } from "../support/program.js";
-import { ephemeralEnv, programSandbox } from "../support/program-sandbox.js";
+import { cheapPasswordHashing, ephemeralEnv, programSandbox } from "../support/program-sandbox.js";
 import { createServiceAccountKey, type ServiceAccountKey } from "../support/service-accounts.js";
 import { typedClient } from "../support/typed-client.js";
 import { admin } from "../support/users-service.js";
@@ -157,6 +157,7 @@ describe("launchpad --target=all runs the demo agent", () => {
   function start(dataDir: string, extra: Record<string, string> = {}) {
     return startLaunchpad(["--target=all"], {
       ...ephemeralEnv(dataDir),
+      ...cheapPasswordHashing,
       LAUNCHPAD_ADMIN_EMAIL: admin.email,
       LAUNCHPAD_ADMIN_PASSWORD: admin.password,
       LAUNCHPAD_AGENT_STEP: "100ms",

@@ -12,7 +12,7 @@ import { migrations } from "../../services/users/store/migrations.js";
 import { bearer } from "../support/bearer.js";
 import { expectGrpcError } from "../support/grpc-errors.js";
 import { runLaunchpad, startLaunchpad, type StartedProgram } from "../support/program.js";
-import { ephemeralEnv, programSandbox } from "../support/program-sandbox.js";
+import { cheapPasswordHashing, ephemeralEnv, programSandbox } from "../support/program-sandbox.js";
 import { typedClient } from "../support/typed-client.js";
 
 // Finding 2: users.db was 0644 in a 0755 directory and held the Ed25519
@@ -28,7 +28,7 @@ function envFor(dataDir: string, extra: Record<string, string> = {}): Record<str
     ...ephemeralEnv(dataDir),
     LAUNCHPAD_ADMIN_EMAIL: admin.email,
     LAUNCHPAD_ADMIN_PASSWORD: admin.password,
-    LAUNCHPAD_PASSWORD_COST: "14",
+    ...cheapPasswordHashing,
     ...extra,
   };
 }

@@ -36,6 +36,13 @@ export function programSandbox(prefix: string): ProgramSandbox {
   };
 }
 
+/**
+ * A cheaper scrypt cost for suites about something else (start-up, shutdown,
+ * the agent): the default cost is tested in test/security/sign-in.test.ts and
+ * by the first-run browser test, and costs about 0.6 s of a core per check.
+ */
+export const cheapPasswordHashing = { LAUNCHPAD_PASSWORD_COST: "14" };
+
 /** The environment of a program with its own data directory, every port ephemeral. */
 export function ephemeralEnv(dataDir: string): Record<string, string> {
   return {

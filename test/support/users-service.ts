@@ -8,6 +8,7 @@ import { loadUsersConfig } from "../../services/users/config.js";
 import { startUsers, type RunningUsers } from "../../services/users/main.js";
 import { bearer } from "./bearer.js";
 import { startInProcess } from "./in-process-service.js";
+import { cheapPasswordHashing } from "./program-sandbox.js";
 
 /** A typed UserService client. */
 export type UserClient = Client<NiceDefinitionOf<typeof UserService>>;
@@ -46,7 +47,7 @@ export async function startTestUsers(env: Record<string, string> = {}): Promise<
       LAUNCHPAD_ADMIN_PASSWORD: admin.password,
       LAUNCHPAD_LOGIN_DELAY: "0ms",
       // Suites hash hundreds of passwords: 2^14 keeps them fast; the default (2^17) is tested on its own.
-      LAUNCHPAD_PASSWORD_COST: "14",
+      ...cheapPasswordHashing,
       LAUNCHPAD_SHUTDOWN_GRACE: "2s",
       ...env,
     },

@@ -63,14 +63,18 @@ async function migrate<Schema>(db: Kysely<Schema>, migrations: Record<string, Mi
   for (let attempt = 1; ; attempt++) {
     const { error, results } = await migrator.migrateToLatest();
     if (error === undefined) return;
-    // Kysely's migrator lists the tables of every schema by name; a schema
-    // dropped by someone else meanwhile (3F000) fails that listing, not us.
-    if (isUndefinedSchema(error) && attempt < 5) continue;
+    // Kysely's migrator lists the tables and columns of every schema; a
+    // schema, table or column that someone else drops or renames meanwhile
+    // fails that listing, not us. Only a listing fails before any result.
+    if (results === undefined && isListingRace(error) && attempt < 5) continue;
     const failed = results?.find((result) => result.status === "Error")?.migrationName;
     throw new Error(failed ? `migration ${failed} failed` : "migrating the database failed", { cause: error });
   }
 }
 
-function isUndefinedSchema(error: unknown): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "3F000";
+/** PostgreSQL's undefined schema, table and column errors. */
+const listingRaceCodes = new Set(["3F000", "42P01", "42703"]);
+
+function isListingRace(error: unknown): boolean {
+  return typeof error === "object" && error !== null && listingRaceCodes.has((error as { code?: unknown }).code as string);
 }
