@@ -4,14 +4,12 @@
 #   docker run --rm -p 50051:50051 launchpad --target=users
 # (--target=all|users|deployments|edge|agent; docker-compose.yml runs them all.)
 
-# ── build: compile TypeScript, build better-sqlite3 from source ──────────────
-FROM node:20-bookworm AS build
-# better-sqlite3 compiles from source (its prebuilt downloads may be
-# unreachable): node-gyp needs python3, make and g++.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
- && rm -rf /var/lib/apt/lists/*
+# ── build: compile TypeScript (better-sqlite3 ships its binaries: no g++) ───
+FROM node:24-bookworm AS build
 WORKDIR /app
+# npm 11.16 and later honour package.json's allowScripts (so @scarf/scarf's
+# postinstall does not run); the image may ship an older npm.
+RUN npm install -g --no-audit --no-fund npm@11.19.1
 # Dependencies first, so source edits reuse this layer.
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -26,7 +24,7 @@ RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
 # ── runtime: the compiled program and production dependencies only ───────────
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     LAUNCHPAD_LISTEN_HOST=0.0.0.0 \
     LAUNCHPAD_DATA_DIR=/var/lib/launchpad

@@ -3,7 +3,9 @@
  * its result to test-output/bench/<name>.json. It only reports; nothing
  * here fails on speed.
  *
- * Needs Linux, taskset and h2load (Debian: apt-get install nghttp2-client).
+ * Needs Linux, taskset and h2load (Debian: apt-get install nghttp2-client),
+ * and Node 24 like the rest of the project (`source .ci/use-node` where the
+ * system has another); each result records the Node version it ran on.
  * Flags: --rounds=N (5), --round-seconds=S (4), --clients=C (8),
  * --streams=M (8), --profile (also profile the server under test),
  * --only=name[,name] (run only these benchmarks).

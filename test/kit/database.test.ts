@@ -1,7 +1,8 @@
 import { chmodSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sql, type Kysely, type Migration } from "kysely";
+import { sql, type Kysely } from "kysely";
+import type { Migration } from "kysely/migration";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { containsIgnoringCase } from "../../services/kit/database/contains.js";
 import { filterCondition } from "../../services/kit/database/filter-condition.js";

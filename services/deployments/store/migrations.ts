@@ -1,4 +1,5 @@
-import { sql, type Kysely, type Migration, type SqlBool } from "kysely";
+import { sql, type Kysely, type SqlBool } from "kysely";
+import type { Migration } from "kysely/migration";
 
 /** The deployments service's migrations, applied in name order; never edit one once released. */
 export const migrations: Record<string, Migration> = {

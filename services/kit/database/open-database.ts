@@ -1,4 +1,5 @@
-import { Kysely, Migrator, sql, type Migration } from "kysely";
+import { Kysely, sql } from "kysely";
+import { Migrator, type Migration } from "kysely/migration";
 import { createPostgresDialect, isPostgresUrl } from "./postgres-dialect.js";
 import { createSqliteDialect } from "./sqlite-dialect.js";
 

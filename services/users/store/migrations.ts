@@ -1,4 +1,5 @@
-import type { Kysely, Migration } from "kysely";
+import type { Kysely } from "kysely";
+import type { Migration } from "kysely/migration";
 
 /** The users service's migrations, applied in name order; never edit one once released. */
 export const migrations: Record<string, Migration> = {
