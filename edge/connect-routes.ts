@@ -1,4 +1,4 @@
-import { fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { methodPath } from "../services/kit/grpc/service-definition.js";
@@ -9,6 +9,8 @@ import type { ForwardOptions, Upstream } from "./upstream/forward.js";
 export interface Route {
   service: DescService;
   upstream: Upstream;
+  /** The most bytes one request message may hold, decompressed, when that is less than the edge's body limit. */
+  readMaxBytes?: number;
 }
 
 /** The client's address, when the HTTP server recorded it in the context. */
@@ -18,10 +20,12 @@ export type ClientAddressOf = (context: HandlerContext) => string | undefined;
  * connect-node's handler options at the edge. Every request message, as
  * received and once decompressed, is held to `maxBodyBytes` (connect-node's
  * own default is 4 GiB): its gzip and br decoders stop at readMaxBytes
- * while they inflate. A stream's request messages it cannot read (not
- * decodable, not decompressable, too large) are refused with Launchpad's
- * ErrorInfo: INVALID_ARGUMENT MALFORMED_REQUEST, or RESOURCE_EXHAUSTED
- * REQUEST_TOO_LARGE, where connect-node would say INTERNAL.
+ * while they inflate. A stream's messages together are held to it too, so
+ * many compressed messages cannot add up to much more inflating: once their
+ * decoded sizes pass it, the stream is refused. A stream's request messages
+ * it cannot read (not decodable, not decompressable, too large) are refused
+ * with Launchpad's ErrorInfo: INVALID_ARGUMENT MALFORMED_REQUEST, or
+ * RESOURCE_EXHAUSTED REQUEST_TOO_LARGE, where connect-node would say INTERNAL.
  */
 export function connectHandlerOptions(maxBodyBytes: number) {
   const asClientError = (error: unknown): ConnectError => {
@@ -30,15 +34,22 @@ export function connectHandlerOptions(maxBodyBytes: number) {
     if (cause.code === Code.Canceled || cause.code === Code.DeadlineExceeded) return cause;
     return cause.code === Code.ResourceExhausted ? bodyTooLarge(maxBodyBytes) : malformedRequest(`cannot read the request: ${cause.rawMessage}`, { cause: error });
   };
-  async function* readRequests<T>(messages: AsyncIterable<T>): AsyncIterable<T> {
+  async function* readRequests<T extends Message>(schema: DescMessage, messages: AsyncIterable<T>): AsyncIterable<T> {
+    let bytes = 0;
     try {
-      yield* messages;
+      for await (const message of messages) {
+        // The decoded size stands for what was inflated: the wire size says nothing of a compressed message.
+        bytes += toBinary(schema, message).byteLength;
+        if (bytes > maxBodyBytes) throw bodyTooLarge(maxBodyBytes);
+        yield message;
+      }
     } catch (error) {
       throw asClientError(error);
     }
   }
   // connect-node reads a unary call's message before interceptors run; Connect unary calls take the fast path (connect-unary.ts).
-  const refuseUnreadableRequests: Interceptor = (next) => (req) => (req.stream ? next({ ...req, message: readRequests(req.message) }) : next(req));
+  const refuseUnreadableRequests: Interceptor = (next) => (req) =>
+    req.stream ? next({ ...req, message: readRequests(req.method.input, req.message) }) : next(req);
   return { readMaxBytes: maxBodyBytes, acceptCompression: [compressionGzip, compressionBrotli], interceptors: [refuseUnreadableRequests] };
 }
 
@@ -50,8 +61,8 @@ export function connectHandlerOptions(maxBodyBytes: number) {
  */
 export function connectRoutes(routes: readonly Route[], options: { defaultTimeoutMs: number; clientAddress: ClientAddressOf }) {
   return (router: ConnectRouter) => {
-    for (const { service, upstream } of routes) {
-      for (const method of service.methods) router.rpc(method, forwarding(method, upstream, options) as never);
+    for (const { service, upstream, readMaxBytes } of routes) {
+      for (const method of service.methods) router.rpc(method, forwarding(method, upstream, options) as never, readMaxBytes ? { readMaxBytes } : {});
     }
   };
 }
@@ -67,11 +78,22 @@ function forwarding(method: DescMethod, upstream: Upstream, options: { defaultTi
   });
   if (method.methodKind === "bidi_streaming") {
     return async function* (requests: AsyncIterable<never>, context: HandlerContext) {
+      // A request the edge refused (too large, unreadable) ends the call with that refusal, not with the upstream's cancelled call.
+      let refused: unknown;
       const encoded = (async function* () {
-        for await (const request of requests) yield toBinary(method.input, request);
+        try {
+          for await (const request of requests) yield toBinary(method.input, request);
+        } catch (error) {
+          refused = error;
+          throw error;
+        }
       })();
-      for await (const response of upstream.bidiStream(path, encoded, forward(context, true))) {
-        yield fromBinary(method.output, response);
+      try {
+        for await (const response of upstream.bidiStream(path, encoded, forward(context, true))) {
+          yield fromBinary(method.output, response);
+        }
+      } catch (error) {
+        throw refused ?? error;
       }
     };
   }

@@ -26,6 +26,12 @@ export async function startIntrospection(serviceNames: readonly string[]) {
 }
 
 /**
+ * The most bytes one reflection request message may hold: they name a
+ * symbol or a file, far below the edge's body limit.
+ */
+export const reflectionRequestMaxBytes = 64 * 1024;
+
+/**
  * grpc.reflection v1 and v1alpha as connect-node can route them, so that
  * Connect and gRPC-Web clients (buf curl's default protocol reflects over
  * Connect) reach the reflection server too. Their messages are declared

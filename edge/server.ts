@@ -20,7 +20,7 @@ import { createGrpcRelay, isGrpcRequest, isGrpcWebBinaryRequest } from "./grpc-p
 import { createProtections } from "./protections/index.js";
 import { pathOf } from "./protections/protocol.js";
 import { createRestHandler } from "./rest/handler.js";
-import { reflectionPassthroughServices, startIntrospection } from "./introspection.js";
+import { reflectionPassthroughServices, reflectionRequestMaxBytes, startIntrospection } from "./introspection.js";
 import { loadProxySecret } from "../services/kit/proxy-secret.js";
 import { createClientVouching } from "./upstream/client-identity.js";
 import { createUpstream } from "./upstream/forward.js";
@@ -82,9 +82,14 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   });
   const connectUnary = createConnectUnary(routes, { defaultTimeoutMs: config.requestTimeout, maxBodyBytes: config.maxBodyBytes });
   const notFound = (_req: EdgeRequest, res: EdgeResponse) => sendText(res, 404, "not found\n");
+  const reflectionRoutes = reflectionPassthroughServices.map((service) => ({
+    service,
+    upstream: introspectionUpstream,
+    readMaxBytes: reflectionRequestMaxBytes,
+  }));
   const connect = connectNodeAdapter({
     ...connectHandlerOptions(config.maxBodyBytes),
-    routes: connectRoutes([...routes, ...reflectionPassthroughServices.map((service) => ({ service, upstream: introspectionUpstream }))], {
+    routes: connectRoutes([...routes, ...reflectionRoutes], {
       defaultTimeoutMs: config.requestTimeout,
       clientAddress: (context) => context.values.get(clientAddressKey),
     }),

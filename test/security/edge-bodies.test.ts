@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { readFileSync, writeFileSync } from "node:fs";
 import http2, { type IncomingHttpHeaders } from "node:http2";
-import { createGzip, gzipSync } from "node:zlib";
+import { brotliCompressSync, createGzip, gzipSync } from "node:zlib";
 import { fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Client, credentials, Metadata, status as grpcStatus, type ServiceError } from "@grpc/grpc-js";
@@ -441,4 +441,107 @@ describe("finding 3: compressed bodies are inflated within the body limit on eve
       expect(grewBy, path.name).toBeLessThan(3 * defaultMaxBody);
     }
   }, 90_000);
+});
+
+const reflectionPath = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
+
+/** A ServerReflectionRequest listing the services, its host field padded with `padding` zero bytes. */
+function listServicesRequest(padding: number): Buffer {
+  const varint = (n: number) => {
+    const bytes: number[] = [];
+    for (; n > 127; n >>>= 7) bytes.push((n & 0x7f) | 0x80);
+    return Buffer.from([...bytes, n]);
+  };
+  const host = padding > 0 ? Buffer.concat([Buffer.of(0x0a), varint(padding), Buffer.alloc(padding)]) : Buffer.alloc(0);
+  return Buffer.concat([host, Buffer.of(0x3a, 0)]);
+}
+
+const compressors = { gzip: (bytes: Buffer) => gzipSync(bytes, { level: 9 }), br: (bytes: Buffer) => brotliCompressSync(bytes) };
+
+/**
+ * A Connect bidi stream to reflection through the edge, without credentials,
+ * sending `count` copies of `message` compressed with `encoding`; resolves
+ * the answer once the edge closes the stream (or after 20 s).
+ */
+async function connectReflectionStream(url: string, encoding: "gzip" | "br", message: Buffer, count: number) {
+  const session = http2.connect(url);
+  session.on("error", () => undefined);
+  cleanups.push(() => void session.destroy());
+  const stream = session.request({
+    ":method": "POST",
+    ":path": reflectionPath,
+    "content-type": "application/connect+proto",
+    "connect-protocol-version": "1",
+    "connect-content-encoding": encoding,
+  });
+  stream.on("error", () => undefined);
+  const chunks: Buffer[] = [];
+  stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+  const frame = envelope(compressors[encoding](message), 1);
+  let sent = 0;
+  void (async () => {
+    for (; sent < count && !stream.destroyed && stream.writable; sent++) {
+      if (!stream.write(frame)) await Promise.race([once(stream, "drain"), once(stream, "close")]);
+    }
+    if (!stream.destroyed) stream.end();
+  })().catch(() => undefined);
+  const [headers] = (await once(stream, "response")) as [IncomingHttpHeaders];
+  await Promise.race([once(stream, "close"), new Promise((resolve) => setTimeout(resolve, 20_000))]);
+  return { status: Number(headers[":status"]), body: Buffer.concat(chunks), sent, wire: frame.length };
+}
+
+/** The messages of a Connect stream's body, its end-stream message aside. */
+function messageCount(body: Buffer): number {
+  let count = 0;
+  for (let at = 0; at + 5 <= body.length; at += 5 + body.readUInt32BE(at + 1)) if ((body[at]! & 0b10) === 0) count++;
+  return count;
+}
+
+/** /healthz answers within 2 s. */
+async function expectHealthy(url: string): Promise<void> {
+  const health = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) });
+  expect(health.status).toBe(200);
+}
+
+describe("a Connect stream's messages together are held to the body limit", () => {
+  let stack: TestEdgeStack;
+  beforeAll(async () => {
+    stack = await startTestEdgeStack({ edge: { LAUNCHPAD_EDGE_MAX_BODY: String(mib) } });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it.each(["gzip", "br"] as const)("reflection: 300 %s messages just under 1 MiB each are refused at the first (a reflection request may hold 64 KiB), REQUEST_TOO_LARGE", async (encoding) => {
+    const answer = await connectReflectionStream(stack.url, encoding, listServicesRequest(mib - 64), 300);
+    expect(answer.status).toBe(200);
+    const error = endStreamError(answer.body);
+    expect(error.code).toBe("resource_exhausted");
+    expect(reasonsOfConnectJson(error)).toEqual(["REQUEST_TOO_LARGE"]);
+    await expectHealthy(stack.url);
+  });
+
+  it.each(["gzip", "br"] as const)("reflection: 300 %s messages of 50 KiB each are refused once they pass 1 MiB together", async (encoding) => {
+    const padding = 50 * 1024;
+    const answer = await connectReflectionStream(stack.url, encoding, listServicesRequest(padding), 300);
+    const error = endStreamError(answer.body);
+    expect(error.code).toBe("resource_exhausted");
+    expect(reasonsOfConnectJson(error)).toEqual(["REQUEST_TOO_LARGE"]);
+    await expectHealthy(stack.url);
+
+    // As many as fit within the limit are all answered.
+    const within = Math.floor(mib / (padding + 8));
+    const answered = await connectReflectionStream(stack.url, encoding, listServicesRequest(padding), within);
+    expect(endStreamError(answered.body)).toBeUndefined();
+    expect(messageCount(answered.body)).toBe(within);
+  });
+
+  it("a normal Connect reflection call still lists the services", async () => {
+    const answer = await connectReflectionStream(stack.url, "gzip", listServicesRequest(0), 1);
+    expect(answer.status).toBe(200);
+    const text = answer.body.toString("latin1");
+    expect(text).toContain("launchpad.user.v1.UserService");
+    expect(text).toContain("launchpad.deployment.v1.DeploymentService");
+    expect(endStreamError(answer.body)).toBeUndefined();
+  });
 });
