@@ -40,6 +40,8 @@ export async function startBenchEdge(options: BenchEdgeOptions): Promise<BenchEd
       LAUNCHPAD_SHUTDOWN_GRACE: "2s",
       LAUNCHPAD_RATE_LIMIT: "0",
       LAUNCHPAD_RATE_LIMIT_ANONYMOUS: "0",
+      // The fan-out bench serves its watchers on one connection, as watch-fanout does.
+      LAUNCHPAD_EDGE_MAX_STREAMS_PER_CONNECTION: "0",
       ...options.env,
     },
   });
