@@ -24,6 +24,10 @@ const secretKeys = new Set([
 
 const censor = "[redacted]";
 
+// pino formats a child's bindings without the bindings formatter but with
+// the serializers, so secrets bound to a child are censored here.
+const secretSerializers = Object.fromEntries([...secretKeys].map((key) => [key, () => censor]));
+
 /**
  * Replaces the values of secret keys, at any depth up to `depth`, copying
  * only the objects that hold one. pino's own `redact` needs wildcard paths
@@ -47,6 +51,7 @@ export function createLogger(part: string, level = "info", destination?: pino.De
       level,
       base: { part },
       formatters: { level: (label) => ({ level: label }), log: censorSecrets, bindings: censorSecrets },
+      serializers: secretSerializers,
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination,

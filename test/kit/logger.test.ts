@@ -51,4 +51,11 @@ describe("createLogger", () => {
     logs.logger.child({ requestId: "r-1" }).warn({ request: { password: "p-1" } }, "child");
     expect(logs.lines[0]).toMatchObject({ requestId: "r-1", request: { password: "[redacted]" } });
   });
+
+  it("redacts secrets bound to a child logger", () => {
+    const logs = captureLogs();
+    logs.logger.child({ requestId: "r-2", authorization: "Bearer t-2" }).info("bound");
+    expect(logs.lines[0]).toMatchObject({ requestId: "r-2", authorization: "[redacted]" });
+    expect(JSON.stringify(logs.lines[0])).not.toContain("t-2");
+  });
 });
