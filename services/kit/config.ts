@@ -1,9 +1,9 @@
+import { parseArgs } from "node:util";
+
 /** A configuration problem, reported as one line naming the variable. */
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
-
-import { parseArgs } from "node:util";
 
 /** One setting: an environment variable, the flag derived from it, and a parser. */
 export interface Setting<T> {
