@@ -208,16 +208,16 @@ function secretId(secret: string): string {
 }
 
 /**
- * The JWKS of the users service: fetched on first use and kept; refetched
- * when asked to refresh, unless the last fetch was less than `minIntervalMs`
- * ago. One fetch at a time, shared by everyone waiting for it.
- */
-/**
  * How long a fetched JWKS is used before it is fetched again, so keys that
  * rotated out stop verifying here too, not only at the users service.
  */
 const jwksMaxAgeMs = 5 * 60_000;
 
+/**
+ * The JWKS of the users service: fetched on first use and kept; refetched
+ * when asked to refresh, unless the last fetch was less than `minIntervalMs`
+ * ago. One fetch at a time, shared by everyone waiting for it.
+ */
 function createJwksSource(client: UserClient, minIntervalMs: number, now: () => number, log: Logger | undefined): KeySetSource {
   let cached: JSONWebKeySet | undefined;
   let lastFetch = -Infinity;
