@@ -79,7 +79,6 @@ export interface KeysetPosition {
   id: string;
 }
 
-
 const storedTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /** Whether `text` is a time as the stores keep it (ISO-8601 UTC, years 0000–9999), so a query can use it. */
