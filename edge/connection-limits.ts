@@ -3,7 +3,7 @@ import { constants as http2 } from "node:http2";
 import type { Socket } from "node:net";
 import { Server as TlsServer } from "node:tls";
 import { settings } from "../services/kit/config.js";
-import { addressKey } from "./protections/caller.js";
+import { addressKey } from "../services/kit/client-address-key.js";
 
 /** The settings bounding how long clients may take and how many connections each may hold, to spread into the edge's settings. */
 export const connectionLimitSettings = {

@@ -2,9 +2,6 @@ import { createHash } from "node:crypto";
 import { apiKeyPrefix, type CredentialVerifier } from "../../services/kit/auth/principal.js";
 import { addressKey } from "../../services/kit/client-address-key.js";
 
-// Still offered here: the edge's connection limits key clients the same way.
-export { addressKey };
-
 /** A bearer credential as sent, not yet verified. */
 export interface Credential {
   kind: "api-key" | "access-token";
