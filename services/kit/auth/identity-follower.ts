@@ -147,6 +147,3 @@ export function createIdentityFollower(options: IdentityFollowerOptions) {
     },
   };
 }
-
-/** A follower of the identity-change stream. */
-export type IdentityFollower = ReturnType<typeof createIdentityFollower>;
