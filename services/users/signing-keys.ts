@@ -68,7 +68,8 @@ export async function loadSigningKeys(store: UserStore, options: SigningKeyOptio
   async function select(keys: SigningKeyRecord[], now: Date) {
     const active = keys.filter((key) => key.activateTime <= now);
     const current = active.at(-1) ?? keys[0]!;
-    const published = keys.filter((_, i) => !retired(keys[i + 1], now));
+    const isRetired = keys.map((_, i) => retired(keys[i + 1], now));
+    const published = keys.filter((_, i) => !isRetired[i]);
     for (const key of published) {
       if (!privateKeys.has(key.kid)) privateKeys.set(key.kid, await openPrivateKey(sealer, key));
     }
@@ -76,7 +77,7 @@ export async function loadSigningKeys(store: UserStore, options: SigningKeyOptio
     return {
       current: { kid: current.kid, privateKey: privateKeys.get(current.kid)! },
       keySet: { keys: published.map((key) => key.publicJwk as JWK) },
-      retiredKids: keys.filter((_, i) => retired(keys[i + 1], now)).map((key) => key.kid),
+      retiredKids: keys.filter((_, i) => isRetired[i]).map((key) => key.kid),
     };
   }
 
