@@ -69,12 +69,20 @@ export function createIdentityFollower(options: IdentityFollowerOptions) {
   }
 
   // Bounds memory: changes older than memoryMs go, and the horizon moves up to
-  // them so that credentials they concerned are checked again, not trusted.
+  // them so that credentials they concerned are checked again, not trusted;
+  // answers stamped before a forgotten change can no longer be told from
+  // current ones, so the epoch moves on too.
   function forgetOldChanges() {
     lastForget = performance.now();
     const cutoff = Date.now() - memoryMs;
-    for (const [subject, change] of changes) if (change.changeTime < cutoff) changes.delete(subject);
+    let forgot = false;
+    for (const [subject, change] of changes) {
+      if (change.changeTime >= cutoff) continue;
+      changes.delete(subject);
+      forgot = true;
+    }
     horizon = Math.max(horizon, cutoff);
+    if (forgot) epoch++;
   }
 
   async function follow() {
