@@ -12,7 +12,7 @@ const decoders: Readonly<Record<string, Decoder>> = {
 };
 
 /** The codings a protocol takes; REST and Connect take all three, the gRPC relay what the services speak. */
-export const inflatedEncodings = Object.keys(decoders);
+const inflatedEncodings = Object.keys(decoders);
 
 /**
  * Inflates a compressed body or message, never past `maxBytes`: zlib is
