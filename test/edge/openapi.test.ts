@@ -24,7 +24,7 @@ import { file_launchpad_user_v1_user_service, UserService } from "../../gen/laun
 import { createDocsEndpoints } from "../../edge/endpoints/docs.js";
 import { startEdge, type RunningEdge } from "../../edge/main.js";
 import { loadEdgeConfig } from "../../edge/config.js";
-import { generateOpenApiJson } from "../../edge/openapi/generate.js";
+import { generateOpenApiJson } from "../../scripts/openapi/generate.js";
 import { capturedLogger } from "../support/captured-logger.js";
 
 type Json = Record<string, any>;

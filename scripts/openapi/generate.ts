@@ -5,7 +5,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type FileDescriptorSet } from "@bufbuild/protobuf/wkt";
 import { buildOpenApiDocument, renderOpenApiDocument } from "./document.js";
 
-/** The repository root (this file is edge/openapi/generate.ts). */
+/** The repository root (this file is scripts/openapi/generate.ts). */
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
 /**
