@@ -1,25 +1,28 @@
-import { getOption, hasOption, type DescField, type DescMethod } from "@bufbuild/protobuf";
+import { getOption, hasOption, type DescField, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { methodPath } from "../../services/kit/grpc/service-definition.js";
-import type { Route } from "../connect-routes.js";
-import type { Upstream } from "../upstream/forward.js";
 import { compareSpecificity, matchPathParts, parsePathTemplate, splitRawPath, type PathTemplate } from "./path-template.js";
 import { compileRequestMapping, type RequestMapping } from "./request.js";
 import { compileResponseBody, successStatus } from "./response.js";
 
-/** One http rule of one method, compiled: how to recognise its requests and build its call. */
+/**
+ * One http rule of one method, compiled: how its requests look and how they
+ * become a call. The REST router serves it and the OpenAPI generator
+ * (scripts/openapi/) describes it, so the two read the rules one way.
+ */
 export interface RestBinding {
   method: DescMethod;
   /** The gRPC path, "/pkg.Service/Method". */
   path: string;
-  upstream: Upstream;
   /** GET, POST, PUT, PATCH, DELETE, a custom method's verb, or "*" for any. */
   httpMethod: string;
   template: PathTemplate;
   request: RequestMapping;
   responseBody: DescField | undefined;
   successStatus: number;
+  /** Which of the method's rules: 0 for the rule itself, n for its nth additional binding. */
+  ruleIndex: number;
 }
 
 /** What a request path and method found among the bindings. */
@@ -30,39 +33,44 @@ export type BindingMatch =
 
 /**
  * Compiles the google.api.http rule (and its additional_bindings) of every
- * method of every route, most specific template first. Throws at start-up
- * on a rule that names a field the messages do not have.
+ * method of the services, most specific template first (the order
+ * findBinding needs; ties keep declaration order). Throws at start-up on a
+ * rule that cannot be served: a malformed template, a field the messages do
+ * not have, a client or bidi stream.
  */
-export function compileBindings(routes: readonly Route[]): RestBinding[] {
+export function compileBindings(services: readonly DescService[]): RestBinding[] {
   const bindings: RestBinding[] = [];
-  for (const { service, upstream } of routes) {
+  for (const service of services) {
     for (const method of service.methods) {
       if (!hasOption(method, http)) continue;
       const rule = getOption(method, http);
-      for (const each of [rule, ...rule.additionalBindings]) {
-        const binding = compileRule(method, upstream, each);
+      [rule, ...rule.additionalBindings].forEach((each, ruleIndex) => {
+        const binding = compileRule(method, each, ruleIndex);
         if (binding) bindings.push(binding);
-      }
+      });
     }
   }
   return bindings.sort((a, b) => compareSpecificity(a.template, b.template));
 }
 
-function compileRule(method: DescMethod, upstream: Upstream, rule: HttpRule): RestBinding | undefined {
+function compileRule(method: DescMethod, rule: HttpRule, ruleIndex: number): RestBinding | undefined {
   const { pattern } = rule;
   if (pattern.case === undefined) return undefined;
+  if (method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming") {
+    throw new Error(`${method.parent.typeName}.${method.name}: client streams cannot be transcoded to REST`);
+  }
   const [httpMethod, source] =
     pattern.case === "custom" ? [pattern.value.kind.toUpperCase(), pattern.value.path] : [pattern.case.toUpperCase(), pattern.value];
   const template = parsePathTemplate(source);
   return {
     method,
     path: methodPath(method),
-    upstream,
     httpMethod,
     template,
     request: compileRequestMapping(method.input, template, rule.body),
     responseBody: compileResponseBody(method.output, rule.responseBody),
     successStatus: successStatus(method, httpMethod),
+    ruleIndex,
   };
 }
 

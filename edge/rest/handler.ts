@@ -1,21 +1,28 @@
 import { fromBinary, toBinary, type JsonValue } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
 import type { Logger } from "../../services/kit/logger.js";
 import type { Route } from "../connect-routes.js";
 import { sendJson } from "../endpoints/responses.js";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
 import { inflateWithin } from "../protections/inflate.js";
 import { Rejection, sendRejection } from "../protections/rejections.js";
-import { clientLeft, type ForwardOptions } from "../upstream/forward.js";
-import { compileBindings, findBinding, type RestBinding } from "./bindings.js";
+import { clientLeft, type ForwardOptions, type Upstream } from "../upstream/forward.js";
+import { compileBindings, findBinding, type BindingMatch, type RestBinding } from "./bindings.js";
 import { requestTimeoutMs } from "./deadline.js";
 import { asConnectError, errorResponse } from "./errors.js";
-import { buildRequest, invalidArgument } from "./request.js";
+import { methodNotAllowed, restRefusal } from "./refusals.js";
+import { buildRequest } from "./request.js";
 import { responseJson } from "./response.js";
 import { applyLastEventId, sendStream, streamFormatOf } from "./streams.js";
 
 /** The query of a request without one (read only). */
 const noQuery = new URLSearchParams();
+
+/** Serves a REST request (see createRestHandler); `bindings` are the rules it serves, for the caller's findBinding. */
+export interface RestHandler {
+  (req: EdgeRequest, res: EdgeResponse, match?: BindingMatch): boolean;
+  readonly bindings: readonly RestBinding[];
+}
 
 /** What the REST handler needs from the edge. */
 export interface RestHandlerOptions {
@@ -40,27 +47,29 @@ export interface RestHandlerOptions {
  * cancellation; the answer is proto3 JSON (response.ts) with 200, or 201 for
  * POST to a Create* method; server streams are SSE or NDJSON (streams.ts);
  * failures are google.rpc.Status JSON with grpc-gateway's HTTP status
- * (errors.ts), and the edge's own refusals (a body that inflates past
- * `maxBodyBytes`: 413) with theirs.
+ * (errors.ts), and the edge's own refusals (refusals.ts; a body that
+ * inflates past `maxBodyBytes`: 413) with theirs and an ErrorInfo.
  *
- * Returns false, having done nothing, when no rule's path matches (and for
- * OPTIONS, left to CORS), so the caller can fall through; a matching path
- * with another method gets 405 with Allow.
+ * The handler takes the request's match when the caller has found it with
+ * findBinding among `bindings`, and finds it itself otherwise. Returns
+ * false, having done nothing, when no rule's path matches (and for OPTIONS,
+ * left to CORS), so the caller can fall through; a matching path with
+ * another method gets 405 with Allow.
  */
-export function createRestHandler(options: RestHandlerOptions): (req: EdgeRequest, res: EdgeResponse) => boolean {
-  const bindings = compileBindings(options.routes);
-  return (req, res) => {
+export function createRestHandler(options: RestHandlerOptions): RestHandler {
+  const bindings = compileBindings(options.routes.map((route) => route.service));
+  const upstreams = new Map<RestBinding, Upstream>();
+  for (const binding of bindings) upstreams.set(binding, options.routes.find((route) => route.service === binding.method.parent)!.upstream);
+  const handle = (req: EdgeRequest, res: EdgeResponse, found?: BindingMatch): boolean => {
     const httpMethod = (req.method ?? "GET").toUpperCase();
     if (httpMethod === "OPTIONS") return false;
     const url = req.url ?? "/";
     const queryAt = url.indexOf("?");
     const rawPath = queryAt === -1 ? url : url.slice(0, queryAt);
-    const match = findBinding(bindings, httpMethod, rawPath);
+    const match = found ?? findBinding(bindings, httpMethod, rawPath);
     if (match.kind === "none") return false;
     if (match.kind === "method-not-allowed") {
-      const allow = match.allowed.join(", ");
-      const { body } = errorResponse(new ConnectError(`${httpMethod} is not allowed on ${rawPath}; allowed: ${allow}`, Code.Unimplemented));
-      sendJson(res, 405, body, { allow });
+      sendRejection(req, res, "rest", methodNotAllowed(httpMethod, rawPath, match.allowed), { allow: match.allowed.join(", ") });
       return true;
     }
 
@@ -72,7 +81,7 @@ export function createRestHandler(options: RestHandlerOptions): (req: EdgeReques
       });
     }
     const query = queryAt === -1 ? noQuery : new URLSearchParams(url.slice(queryAt + 1));
-    serve(match.binding, match.variables, query, req, res, controller?.signal, options).catch((error: unknown) => {
+    serve(match.binding, upstreams.get(match.binding)!, match.variables, query, req, res, controller?.signal, options).catch((error: unknown) => {
       if (!(error instanceof ConnectError)) options.logger?.error({ err: error, path: rawPath }, "REST request failed");
       if (error === clientLeft || controller?.signal.aborted) return;
       if (res.headersSent) {
@@ -85,10 +94,12 @@ export function createRestHandler(options: RestHandlerOptions): (req: EdgeReques
     });
     return true;
   };
+  return Object.assign(handle, { bindings });
 }
 
 async function serve(
   binding: RestBinding,
+  upstream: Upstream,
   variables: string[],
   query: URLSearchParams,
   req: EdgeRequest,
@@ -109,10 +120,10 @@ async function serve(
 
   if (streaming) {
     const format = streamFormatOf(req);
-    await sendStream(res, format, method.output, binding.responseBody, binding.upstream.serverStream(binding.path, bytes, forward), signal!);
+    await sendStream(res, format, method.output, binding.responseBody, upstream.serverStream(binding.path, bytes, forward), signal!);
     return;
   }
-  const reply = await binding.upstream.unary(binding.path, bytes, forward);
+  const reply = await upstream.unary(binding.path, bytes, forward);
   const json = responseJson(method.output, binding.responseBody, fromBinary(method.output, reply));
   sendJson(res, binding.successStatus, JSON.stringify(json));
 }
@@ -132,6 +143,6 @@ async function readJson(req: EdgeRequest, maxBodyBytes: number): Promise<JsonVal
   try {
     return JSON.parse(text) as JsonValue;
   } catch (error) {
-    throw invalidArgument("body", `the request body is not valid JSON: ${(error as Error).message}`);
+    throw restRefusal("BODY_NOT_JSON", "body", `the request body is not valid JSON: ${(error as Error).message}`);
   }
 }

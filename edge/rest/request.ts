@@ -1,6 +1,6 @@
 import { create, fromJson, mergeFromJson, ScalarType, type DescField, type DescMessage, type JsonValue, type Message } from "@bufbuild/protobuf";
-import { malformedRequest, type Rejection } from "../protections/rejections.js";
 import type { PathTemplate } from "./path-template.js";
+import { restRefusal, type RestRefusalReason } from "./refusals.js";
 
 /** Where the request message comes from, compiled once per http rule. */
 export interface RequestMapping {
@@ -22,9 +22,13 @@ export interface RequestParts {
   body: JsonValue | undefined;
 }
 
-/** INVALID_ARGUMENT (MALFORMED_REQUEST) with a BadRequest field violation naming what was wrong. */
-export function invalidArgument(field: string, description: string): Rejection {
-  return malformedRequest(description, { field });
+/** Where a text value came from, for the refusal that names it. */
+interface TextSource {
+  /** For messages: `query parameter "page_size"`. */
+  what: string;
+  /** The BadRequest violation's field: the key as sent. */
+  field: string;
+  reason: RestRefusalReason;
 }
 
 /** Compiles how a rule maps HTTP onto the method's request message; throws if the rule names fields that do not exist. */
@@ -70,33 +74,51 @@ function resolveFieldPath(input: DescMessage, names: readonly string[], source: 
  */
 export function buildRequest(mapping: RequestMapping, parts: RequestParts): Message {
   const { input } = mapping;
-  let request: Message;
-  try {
-    if (mapping.body.kind === "all") request = fromJson(input, parts.body ?? {});
-    else {
-      request = create(input);
-      if (mapping.body.kind === "field" && parts.body !== undefined) {
-        mergeFromJson(input, request, { [mapping.body.field.name]: parts.body });
-      }
-    }
-  } catch (error) {
-    throw invalidArgument("body", `invalid request body: ${messageOf(error)}`);
-  }
+  const request = requestFromBody(mapping, parts.body);
 
   mapping.pathFields.forEach((fields, i) => {
     const name = fields.map((f) => f.name).join(".");
-    setLeaf(input, request, fields, [parts.variables[i]!], `path variable "${name}"`, name);
+    setLeaf(input, request, fields, [parts.variables[i]!], { what: `path variable "${name}"`, field: name, reason: "INVALID_PATH_VARIABLE" });
   });
 
   for (const key of new Set(parts.query.keys())) {
     const fields = queryFields(input, key);
     const name = fields.map((f) => f.name).join(".");
     if (mapping.body.kind === "all" || mapping.bound.some((b) => name === b || name.startsWith(`${b}.`) || b.startsWith(`${name}.`))) {
-      throw invalidArgument(key, `query parameter "${key}" is not allowed: ${mapping.body.kind === "all" ? "this method takes every field in the body" : "the path or the body sets it"}`);
+      const why = mapping.body.kind === "all" ? "this method takes every field in the body" : "the path or the body sets it";
+      throw restRefusal("INVALID_QUERY_PARAMETER", key, `query parameter "${key}" is not allowed: ${why}`);
     }
-    setLeaf(input, request, fields, parts.query.getAll(key), `query parameter "${key}"`, key);
+    setLeaf(input, request, fields, parts.query.getAll(key), { what: `query parameter "${key}"`, field: key, reason: "INVALID_QUERY_PARAMETER" });
   }
   return request;
+}
+
+/**
+ * The request message as the body sets it: the whole message or one field
+ * of it. A refusal tells an unknown key (UNKNOWN_BODY_FIELD) from a bad
+ * value (INVALID_BODY) by reading the body again without the unknown keys,
+ * which only a refused body pays for.
+ */
+function requestFromBody(mapping: RequestMapping, body: JsonValue | undefined): Message {
+  const { input } = mapping;
+  const read = (ignoreUnknownFields: boolean): Message => {
+    if (mapping.body.kind === "all") return fromJson(input, body ?? {}, { ignoreUnknownFields });
+    const request = create(input);
+    if (mapping.body.kind === "field" && body !== undefined) mergeFromJson(input, request, { [mapping.body.field.name]: body }, { ignoreUnknownFields });
+    return request;
+  };
+  try {
+    return read(false);
+  } catch (error) {
+    let unknownKey = false;
+    try {
+      read(true);
+      unknownKey = true;
+    } catch {
+      // A bad value, with or without unknown keys.
+    }
+    throw restRefusal(unknownKey ? "UNKNOWN_BODY_FIELD" : "INVALID_BODY", "body", `invalid request body: ${messageOf(error)}`);
+  }
 }
 
 /** Resolves a dotted query key to fields, accepting proto and JSON names. */
@@ -104,9 +126,9 @@ function queryFields(input: DescMessage, key: string): DescField[] {
   const fields: DescField[] = [];
   let message: DescMessage | undefined = input;
   for (const name of key.split(".")) {
-    if (!message) throw invalidArgument(key, `unknown query parameter "${key}": ${fields.at(-1)!.name} has no fields to set`);
+    if (!message) throw restRefusal("UNKNOWN_QUERY_PARAMETER", key, `unknown query parameter "${key}": ${fields.at(-1)!.name} has no fields to set`);
     const field: DescField | undefined = message.fields.find((f) => f.name === name || f.jsonName === name);
-    if (!field) throw invalidArgument(key, `unknown query parameter "${key}": ${input.typeName} has no such field`);
+    if (!field) throw restRefusal("UNKNOWN_QUERY_PARAMETER", key, `unknown query parameter "${key}": ${input.typeName} has no such field`);
     fields.push(field);
     message = field.fieldKind === "message" && !isWellKnownLeaf(field.message) ? field.message : undefined;
   }
@@ -114,7 +136,7 @@ function queryFields(input: DescMessage, key: string): DescField[] {
 }
 
 /** Sets the field at the end of `fields` from text values, through proto3 JSON so types are checked one way. */
-function setLeaf(input: DescMessage, request: Message, fields: DescField[], values: string[], what: string, violationField: string): void {
+function setLeaf(input: DescMessage, request: Message, fields: DescField[], values: string[], source: TextSource): void {
   const leaf = fields.at(-1)!;
   if (fields.length === 1 && values.length === 1 && leaf.fieldKind === "scalar" && leaf.scalar === ScalarType.STRING && !leaf.oneof) {
     // A top-level string field (a path's `name`): proto3 JSON takes any string as it is, so skip the round trip.
@@ -123,16 +145,16 @@ function setLeaf(input: DescMessage, request: Message, fields: DescField[], valu
   }
   let json: JsonValue;
   if (leaf.fieldKind === "list") {
-    json = values.map((value) => leafJson(leaf, value, what, violationField));
+    json = values.map((value) => leafJson(leaf, value, source));
   } else {
-    if (values.length > 1) throw invalidArgument(violationField, `${what} is given ${values.length} times, but ${leaf.name} is not repeated`);
-    json = leafJson(leaf, values[0]!, what, violationField);
+    if (values.length > 1) throw refusal(source, `${source.what} is given ${values.length} times, but ${leaf.name} is not repeated`);
+    json = leafJson(leaf, values[0]!, source);
   }
   for (const field of [...fields].reverse()) json = { [field.name]: json };
   try {
     mergeFromJson(input, request, json);
   } catch (error) {
-    throw invalidArgument(violationField, `invalid ${what}: ${messageOf(error)}`);
+    throw refusal(source, `invalid ${source.what}: ${messageOf(error)}`);
   }
 }
 
@@ -146,10 +168,10 @@ function isWellKnownLeaf(message: DescMessage): boolean {
 }
 
 /** One text value as the proto3 JSON value of a field (or of a list's element). */
-function leafJson(field: DescField, text: string, what: string, violationField: string): JsonValue {
+function leafJson(field: DescField, text: string, source: TextSource): JsonValue {
   const kind = field.fieldKind === "list" ? field.listKind : field.fieldKind;
   if (kind === "enum") return /^-?\d+$/.test(text) ? Number(text) : text;
-  if (kind === "scalar") return scalarJson(field.scalar!, text, what, violationField);
+  if (kind === "scalar") return scalarJson(field.scalar!, text, source);
   if (kind === "message" && field.message && isWellKnownLeaf(field.message)) {
     const typeName = field.message.typeName;
     if (typeName === "google.protobuf.FieldMask") {
@@ -159,16 +181,20 @@ function leafJson(field: DescField, text: string, what: string, violationField: 
         .join(",");
     }
     if (stringForms.has(typeName)) return text;
-    return scalarJson(field.message.fields[0]!.scalar!, text, what, violationField);
+    return scalarJson(field.message.fields[0]!.scalar!, text, source);
   }
-  throw invalidArgument(violationField, `${what} cannot be set from text: ${field.name} is a ${kind === "map" ? "map" : "message"}; set its fields, as ${field.name}.<field>`);
+  throw refusal(source, `${source.what} cannot be set from text: ${field.name} is a ${kind === "map" ? "map" : "message"}; set its fields, as ${field.name}.<field>`);
 }
 
-function scalarJson(type: ScalarType, text: string, what: string, violationField: string): JsonValue {
+function scalarJson(type: ScalarType, text: string, source: TextSource): JsonValue {
   if (type !== ScalarType.BOOL) return text;
   if (text === "true" || text === "1") return true;
   if (text === "false" || text === "0") return false;
-  throw invalidArgument(violationField, `invalid ${what}: expected true or false, got "${text}"`);
+  throw refusal(source, `invalid ${source.what}: expected true or false, got "${text}"`);
+}
+
+function refusal(source: TextSource, description: string) {
+  return restRefusal(source.reason, source.field, description);
 }
 
 function messageOf(error: unknown): string {

@@ -5,7 +5,7 @@ import { sendJson } from "../endpoints/responses.js";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
 import { headerValue } from "./deadline.js";
 import { asConnectError, errorResponse, statusJson } from "./errors.js";
-import { invalidArgument } from "./request.js";
+import { restRefusal } from "./refusals.js";
 import { responseJson } from "./response.js";
 
 /** How a server stream is written: Server-Sent Events or newline-delimited JSON. */
@@ -26,7 +26,7 @@ export function applyLastEventId(input: DescMessage, request: Message, req: Edge
   const header = headerValue(req.headers, "last-event-id");
   const field = input.fields.find((f) => f.name === "resume_revision");
   if (header === undefined || !field) return;
-  const invalid = () => invalidArgument("last-event-id", `invalid Last-Event-ID header "${header}": expected a revision`);
+  const invalid = () => restRefusal("INVALID_HEADER", "last-event-id", `invalid Last-Event-ID header "${header}": expected a revision`);
   if (!/^\d{1,19}$/.test(header)) throw invalid();
   try {
     mergeFromJson(input, request, { [field.name]: header });

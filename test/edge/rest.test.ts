@@ -93,6 +93,13 @@ async function send(verb: string, path: string, options: { body?: unknown; token
   return { status: response.status, headers: response.headers, json };
 }
 
+/** What a client branching on an edge refusal reads: the status, the code and the first detail, its ErrorInfo. */
+function refusalOf(reply: Reply) {
+  const info = reply.json.details?.[0];
+  expect(info?.domain, JSON.stringify(reply.json)).toBe("launchpad.dev");
+  return { status: reply.status, code: reply.json.code, type: info["@type"], reason: info.reason };
+}
+
 /** A REST call of `rpc` that must succeed with `status`; records the rule it exercised. */
 async function call(rpc: string, verb: string, path: string, options: Parameters<typeof send>[2] = {}, status = 200): Promise<Reply> {
   const reply = await send(verb, path, { token: adminToken, ...options });
@@ -455,22 +462,26 @@ describe("query parameters", () => {
     expect(() => buildRequest(withBody, { variables: [], query: new URLSearchParams("user.email=a@b.c"), body: {} })).toThrow(/the path or the body sets it/);
   });
 
-  it("through the edge: an unknown or malformed parameter is 400 INVALID_ARGUMENT with a BadRequest naming it", async () => {
+  it("through the edge: an unknown or malformed parameter is 400 INVALID_ARGUMENT with an ErrorInfo reason and a BadRequest naming it", async () => {
     const unknown = await send("GET", "/v1/users?page_size=2&colour=blue", { token: adminToken });
     expect(unknown.status).toBe(400);
     expect(unknown.json).toMatchObject({
       code: Code.InvalidArgument,
       message: expect.stringContaining('"colour"'),
       details: [
-        { "@type": typeUrl("ErrorInfo"), reason: "MALFORMED_REQUEST", domain: "launchpad.dev" },
+        { "@type": typeUrl("ErrorInfo"), reason: "UNKNOWN_QUERY_PARAMETER", domain: "launchpad.dev" },
         { "@type": typeUrl("BadRequest"), fieldViolations: [{ field: "colour" }] },
       ],
     });
-    expect((await send("GET", "/v1/users?page_size=many", { token: adminToken })).json.message).toMatch(/page_size/);
-    expect((await send("GET", "/v1/users?show_deleted=perhaps", { token: adminToken })).status).toBe(400);
-    expect((await send("GET", "/v1/users/abc?name=users/def", { token: adminToken })).status).toBe(400);
+    const badPageSize = await send("GET", "/v1/users?page_size=many", { token: adminToken });
+    expect(refusalOf(badPageSize)).toEqual({ status: 400, code: Code.InvalidArgument, type: typeUrl("ErrorInfo"), reason: "INVALID_QUERY_PARAMETER" });
+    expect(badPageSize.json.message).toMatch(/page_size/);
+    expect(badPageSize.json.details[1]).toMatchObject({ fieldViolations: [{ field: "page_size" }] });
+    expect(refusalOf(await send("GET", "/v1/users?show_deleted=perhaps", { token: adminToken })).reason).toBe("INVALID_QUERY_PARAMETER");
+    expect(refusalOf(await send("GET", "/v1/users/abc?name=users/def", { token: adminToken })).reason).toBe("INVALID_QUERY_PARAMETER");
     const bodyStar = await send("POST", "/v1/auth:login?email=x@example.com", { body: { password: "x" } });
-    expect(bodyStar).toMatchObject({ status: 400, json: { message: expect.stringContaining("every field in the body") } });
+    expect(refusalOf(bodyStar).reason).toBe("INVALID_QUERY_PARAMETER");
+    expect(bodyStar.json.message).toContain("every field in the body");
   });
 });
 
@@ -516,16 +527,22 @@ describe("errors are google.rpc.Status JSON with grpc-gateway's HTTP status", ()
     expect(denied).toMatchObject({ status: 403, json: { code: Code.PermissionDenied } });
   });
 
-  it("a body that is not JSON, or names an unknown field, is 400 INVALID_ARGUMENT", async () => {
+  it("a body that is not JSON, names an unknown field or has a bad value is 400 INVALID_ARGUMENT with its own ErrorInfo reason", async () => {
     const broken = await send("POST", "/v1/auth:login", { body: "{not json" });
-    expect(broken).toMatchObject({ status: 400, json: { code: Code.InvalidArgument, message: expect.stringContaining("not valid JSON") } });
+    expect(refusalOf(broken)).toEqual({ status: 400, code: Code.InvalidArgument, type: typeUrl("ErrorInfo"), reason: "BODY_NOT_JSON" });
+    expect(broken.json.message).toContain("not valid JSON");
     const unknown = await send("POST", "/v1/deployments", { token: adminToken, body: { service: "x", colour: "blue" } });
-    expect(unknown).toMatchObject({ status: 400, json: { code: Code.InvalidArgument, message: expect.stringContaining("colour") } });
+    expect(refusalOf(unknown)).toEqual({ status: 400, code: Code.InvalidArgument, type: typeUrl("ErrorInfo"), reason: "UNKNOWN_BODY_FIELD" });
+    expect(unknown.json.message).toContain("colour");
+    const unknownInStar = await send("POST", "/v1/auth:login", { body: { email: "a@example.com", password: "x", colour: "blue" } });
+    expect(refusalOf(unknownInStar).reason).toBe("UNKNOWN_BODY_FIELD");
+    const badValue = await send("POST", "/v1/deployments", { token: adminToken, body: { service: 7, colour: "blue" } });
+    expect(refusalOf(badValue)).toEqual({ status: 400, code: Code.InvalidArgument, type: typeUrl("ErrorInfo"), reason: "INVALID_BODY" });
   });
 
   it("a known path with the wrong method is 405 with Allow; an unknown path is left to the rest of the edge", async () => {
     const wrong = await send("PUT", "/v1/users", { token: adminToken, body: {} });
-    expect(wrong).toMatchObject({ status: 405, json: { code: Code.Unimplemented } });
+    expect(refusalOf(wrong)).toEqual({ status: 405, code: Code.Unimplemented, type: typeUrl("ErrorInfo"), reason: "METHOD_NOT_ALLOWED" });
     expect(wrong.headers.get("allow")).toBe("GET, POST");
     expect((await send("POST", "/v1/users/abc", { token: adminToken })).headers.get("allow")).toBe("DELETE, GET, PATCH");
     const elsewhere = await send("GET", "/v1/nothing/here", { token: adminToken });
@@ -589,7 +606,8 @@ describe("server streams", () => {
     await sse.ended;
     expect(sse.items.at(-1)).toMatchObject({ event: "error", data: { code: Code.DeadlineExceeded } });
 
-    expect((await send("GET", `/v1/${deployment.name}`, { token: adminToken, headers: { "x-timeout-ms": "soon" } })).status).toBe(400);
+    const malformed = await send("GET", `/v1/${deployment.name}`, { token: adminToken, headers: { "x-timeout-ms": "soon" } });
+    expect(refusalOf(malformed)).toEqual({ status: 400, code: Code.InvalidArgument, type: typeUrl("ErrorInfo"), reason: "INVALID_HEADER" });
   });
 
   it.each(["ndjson", "sse"] as const)("a client closing a %s watch cancels the upstream watch at once", async (format) => {
