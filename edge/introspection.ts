@@ -1,10 +1,35 @@
 import { create, createFileRegistry, type DescService } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, file_google_protobuf_empty } from "@bufbuild/protobuf/wkt";
+import type { ConnectRouter } from "@connectrpc/connect";
 import { createServer } from "nice-grpc";
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { introspectionServiceNames, readDescriptorSet } from "../services/kit/grpc/introspection.js";
 import { addReflection } from "../services/kit/grpc/reflection.js";
+import { createEdgeHealth } from "./introspection/health.js";
+import { createReflectionAnswers } from "./introspection/reflection-answers.js";
+import { serveReflection } from "./introspection/reflection.js";
 
 /**
+ * Routes for gRPC tools, served in-process by the edge's own router for
+ * every protocol: server reflection (grpc.reflection.v1 and v1alpha) from the
+ * descriptor set, listing `serviceNames`, health and reflection, so grpcurl
+ * and `buf curl` pointed at the edge list and call every method with no local
+ * protos; and grpc.health.v1 for the edge and each of `serviceNames`.
+ */
+export function introspectionRoutes(serviceNames: readonly string[]): (router: ConnectRouter) => void {
+  const answer = createReflectionAnswers(readDescriptorSet(), [...serviceNames, ...introspectionServiceNames]);
+  const health = createEdgeHealth(serviceNames);
+  return (router) => {
+    serveReflection(router, answer, reflectionRequestMaxBytes);
+    router.service(Health, health, { readMaxBytes: reflectionRequestMaxBytes });
+  };
+}
+
+/**
+ * @deprecated The loopback relay that `introspectionRoutes` replaces; it goes
+ * once edge/server.ts mounts those routes.
+ *
  * gRPC server reflection (v1 and v1alpha) over every service the edge
  * serves, and grpc.health.v1 for the edge itself, on a loopback port the
  * gRPC fast path relays to: grpcurl and `buf curl` pointed at the edge
@@ -26,12 +51,14 @@ export async function startIntrospection(serviceNames: readonly string[]) {
 }
 
 /**
- * The most bytes one reflection request message may hold: they name a
- * symbol or a file, far below the edge's body limit.
+ * The most bytes one reflection or health request message may hold: they
+ * name a symbol, a file or a service, far below the edge's body limit.
  */
 export const reflectionRequestMaxBytes = 64 * 1024;
 
 /**
+ * @deprecated Goes with `startIntrospection`.
+ *
  * grpc.reflection v1 and v1alpha as connect-node can route them, so that
  * Connect and gRPC-Web clients (buf curl's default protocol reflects over
  * Connect) reach the reflection server too. Their messages are declared
