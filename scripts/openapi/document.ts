@@ -8,10 +8,10 @@ import {
   type FileRegistry,
 } from "@bufbuild/protobuf";
 import type { FileDescriptorSet } from "@bufbuild/protobuf/wkt";
-import { http } from "../../gen/google/api/annotations_pb.js";
 import { FieldBehavior } from "../../gen/google/api/field_behavior_pb.js";
-import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { access } from "../../gen/launchpad/auth/v1/policy_pb.js";
+import { compileBindings, type RestBinding } from "../../edge/rest/bindings.js";
+import type { RequestMapping } from "../../edge/rest/request.js";
 import { commentOf, firstSentence } from "./comments.js";
 import { defineStatusSchema, errorComponents, errorResponseRef, statusesMentioned } from "./errors.js";
 import { openApiPath } from "./paths.js";
@@ -39,18 +39,16 @@ function resolveFields(message: DescMessage, path: string): DescField[] {
   return chain;
 }
 
-/** A dotted proto path in JSON names: "user.display_name" → "user.displayName". */
-function jsonPath(message: DescMessage, path: string): string {
-  return resolveFields(message, path)
-    .map((field) => field.jsonName)
-    .join(".");
+/** A chain of fields as a dotted path in JSON names: "user.displayName". */
+function jsonPath(fields: readonly DescField[]): string {
+  return fields.map((field) => field.jsonName).join(".");
 }
 
 /** The sentence on who may call a method, from its `(launchpad.auth.v1.access)` policy. */
 function accessNote(method: DescMethod): { text: string; isPublic: boolean; permission: boolean } {
   const policy = getOption(method, access);
   const self = policy.selfField
-    ? ` Callers without it may still call the method when \`${jsonPath(method.input, policy.selfField)}\` names themselves or one of their own sub-resources.`
+    ? ` Callers without it may still call the method when \`${jsonPath(resolveFields(method.input, policy.selfField))}\` names themselves or one of their own sub-resources.`
     : "";
   switch (policy.rule.case) {
     case "public":
@@ -64,13 +62,13 @@ function accessNote(method: DescMethod): { text: string; isPublic: boolean; perm
   }
 }
 
-/** One HTTP binding of a method: its verb and path template. */
-function verbAndTemplate(rule: HttpRule, method: DescMethod): [string, string] {
-  const [verb, template] = rule.pattern.case === "custom" ? [rule.pattern.value.kind.toLowerCase(), rule.pattern.value.path] : [rule.pattern.case, rule.pattern.value];
-  if (!verb || !httpMethods.has(verb) || typeof template !== "string") {
-    throw new Error(`${method.parent.typeName}.${method.name}: HTTP rule with method ${JSON.stringify(verb)} cannot be described in OpenAPI`);
+/** A binding's HTTP method as an OpenAPI operation key: "get", "post"…; "*" (any method) has none. */
+function verbOf(binding: RestBinding): string {
+  const verb = binding.httpMethod.toLowerCase();
+  if (!httpMethods.has(verb)) {
+    throw new Error(`${binding.method.parent.typeName}.${binding.method.name}: HTTP rule with method ${JSON.stringify(verb)} cannot be described in OpenAPI`);
   }
-  return [verb, template];
+  return verb;
 }
 
 /** Builds the document of some services; the registry supplies google.rpc.Status and its details. */
@@ -85,11 +83,12 @@ class DocumentBuilder {
 
   build(): Json {
     defineStatusSchema(this.#schemas, this.registry);
+    // The REST router's bindings, in declaration order (they come most specific first).
+    const bindings = compileBindings(this.services);
     for (const service of this.services) {
       for (const method of service.methods) {
-        const rule = getOption(method, http);
-        if (rule.pattern.case === undefined) continue;
-        [rule, ...rule.additionalBindings].forEach((binding, index) => this.#addOperation(method, binding, index));
+        const own = bindings.filter((binding) => binding.method === method).sort((a, b) => a.ruleIndex - b.ruleIndex);
+        for (const binding of own) this.#addOperation(binding);
       }
     }
     return {
@@ -121,19 +120,18 @@ class DocumentBuilder {
     };
   }
 
-  #addOperation(method: DescMethod, rule: HttpRule, index: number): void {
+  #addOperation(binding: RestBinding): void {
+    const { method, request } = binding;
     const service = method.parent;
-    if (method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming") {
-      throw new Error(`${service.typeName}.${method.name}: client streams cannot be transcoded to REST`);
-    }
-    const [verb, template] = verbAndTemplate(rule, method);
-    const route = openApiPath(template);
+    const verb = verbOf(binding);
+    const route = openApiPath(binding.template);
     const comment = commentOf(method);
     const who = accessNote(method);
 
     const parameters: Json[] = [];
     for (const parameter of route.parameters) {
-      const field = resolveFields(method.input, parameter.fieldPath).at(-1)!;
+      const fields = request.pathFields[parameter.variable]!;
+      const field = fields.at(-1)!;
       const whole = `{${parameter.name}}` === parameter.fieldTemplate;
       parameters.push({
         name: parameter.name,
@@ -141,12 +139,11 @@ class DocumentBuilder {
         required: true,
         description: join(
           commentOf(field),
-          whole ? undefined : `Fills \`{${parameter.name}}\` in \`${jsonPath(method.input, parameter.fieldPath)}\` = \`${parameter.fieldTemplate}\`.`,
+          whole ? undefined : `Fills \`{${parameter.name}}\` in \`${jsonPath(fields)}\` = \`${parameter.fieldTemplate}\`.`,
         ),
         schema: whole && field.fieldKind === "scalar" ? this.#schemas.value(field) : { type: "string", pattern: parameter.multiSegment ? "^.+$" : "^[^/]+$" },
       });
     }
-    const bound = new Set(route.fieldPaths);
     if (method.methodKind === "server_streaming" && method.input.fields.some((field) => field.name === "resume_revision")) {
       parameters.push({
         name: "Last-Event-ID",
@@ -155,22 +152,20 @@ class DocumentBuilder {
         schema: { type: "string", pattern: "^[0-9]{1,19}$" },
       });
     }
-    if (rule.body !== "*") {
-      const excluded = new Set(bound);
-      if (rule.body) excluded.add(rule.body);
-      parameters.push(...this.#queryParameters(method.input, excluded, "", "", true, new Set([method.input.typeName])));
+    if (request.body.kind !== "all") {
+      parameters.push(...this.#queryParameters(method.input, new Set(request.bound), "", "", true, new Set([method.input.typeName])));
     }
 
     const operation: Json = {
       tags: [service.name],
       summary: firstSentence(comment),
       description: join(comment, who.text),
-      operationId: `${service.name}_${method.name}${index === 0 ? "" : `_${index + 1}`}`,
+      operationId: `${service.name}_${method.name}${binding.ruleIndex === 0 ? "" : `_${binding.ruleIndex + 1}`}`,
     };
     if (parameters.length > 0) operation["parameters"] = parameters;
-    const body = this.#requestBody(method.input, rule.body, bound);
+    const body = this.#requestBody(request);
     if (body) operation["requestBody"] = body;
-    operation["responses"] = this.#responses(method, rule, verb, comment, who, route.parameters.length > 0);
+    operation["responses"] = this.#responses(binding, comment, who, route.parameters.length > 0);
     operation["security"] = who.isPublic ? [] : [{ [bearerScheme]: [] }];
     if (method.deprecated) operation["deprecated"] = true;
 
@@ -211,10 +206,11 @@ class DocumentBuilder {
   }
 
   /** The JSON body: the field named by the rule's `body`, or (`*`) every request field not in the path. */
-  #requestBody(input: DescMessage, body: string, bound: ReadonlySet<string>): Json | undefined {
-    if (!body) return undefined;
-    if (body === "*") {
-      const omit = new Set([...bound].filter((path) => !path.includes(".")));
+  #requestBody(request: RequestMapping): Json | undefined {
+    const { input, body } = request;
+    if (body.kind === "none") return undefined;
+    if (body.kind === "all") {
+      const omit = new Set(request.pathFields.filter((fields) => fields.length === 1).map((fields) => fields[0]!.name));
       const schema = omit.size > 0 ? this.#schemas.message(input, omit) : this.#schemas.ref(input);
       const fields = input.fields.filter((field) => !omit.has(field.name));
       return {
@@ -222,7 +218,7 @@ class DocumentBuilder {
         content: { "application/json": { schema } },
       };
     }
-    const field = resolveFields(input, body)[0]!;
+    const { field } = body;
     const requestBody: Json = {};
     const description = commentOf(field);
     if (description) requestBody["description"] = description;
@@ -258,10 +254,10 @@ class DocumentBuilder {
   }
 
   /** The success response (201 for Create methods), then the errors the method can answer with. */
-  #responses(method: DescMethod, rule: HttpRule, verb: string, comment: string, who: ReturnType<typeof accessNote>, hasPathParameters: boolean): Json {
+  #responses(binding: RestBinding, comment: string, who: ReturnType<typeof accessNote>, hasPathParameters: boolean): Json {
+    const { method, responseBody } = binding;
     const output = method.output;
-    const schema = rule.responseBody ? this.#schemas.value(resolveFields(output, rule.responseBody)[0]!) : this.#schemas.ref(output);
-    const created = verb === "post" && method.name.startsWith("Create");
+    const schema = responseBody ? this.#schemas.value(responseBody) : this.#schemas.ref(output);
     const success = method.methodKind === "server_streaming" ? this.#streamResponse(output, schema) : {
       description: firstSentence(commentOf(output)) || "OK",
       content: { "application/json": { schema } },
@@ -273,7 +269,7 @@ class DocumentBuilder {
     if (hasPathParameters) statuses.add(404);
     if (method.input.fields.some((field) => field.name === "etag")) statuses.add(409);
 
-    const responses: Json = { [created ? "201" : "200"]: success };
+    const responses: Json = { [String(binding.successStatus)]: success };
     for (const status of [...statuses].filter((s) => s < 500).sort((a, b) => a - b)) responses[String(status)] = errorResponseRef(String(status));
     responses["default"] = errorResponseRef("default");
     return responses;

@@ -1,25 +1,8 @@
 import type { DescMessage, FileRegistry } from "@bufbuild/protobuf";
+import type { Code } from "@connectrpc/connect";
+import { CodeSchema } from "../../gen/google/rpc/code_pb.js";
+import { httpStatusOf } from "../../edge/rest/errors.js";
 import { refTo, type Json, type SchemaBuilder } from "./schemas.js";
-
-/** HTTP status of each gRPC code, as grpc-gateway maps them (runtime.HTTPStatusFromCode). */
-export const httpStatusOfCode: Readonly<Record<string, number>> = {
-  CANCELLED: 499,
-  UNKNOWN: 500,
-  INVALID_ARGUMENT: 400,
-  DEADLINE_EXCEEDED: 504,
-  NOT_FOUND: 404,
-  ALREADY_EXISTS: 409,
-  PERMISSION_DENIED: 403,
-  UNAUTHENTICATED: 401,
-  RESOURCE_EXHAUSTED: 429,
-  FAILED_PRECONDITION: 400,
-  ABORTED: 409,
-  OUT_OF_RANGE: 400,
-  UNIMPLEMENTED: 501,
-  INTERNAL: 500,
-  UNAVAILABLE: 503,
-  DATA_LOSS: 500,
-};
 
 /** Reusable error responses under #/components/responses, by HTTP status. */
 const errorResponses: Record<string, { name: string; description: string }> = {
@@ -51,13 +34,16 @@ export function errorResponseRef(status: string): Json {
 
 /**
  * The HTTP statuses of the gRPC code names a comment mentions (an RPC comment
- * says what it refuses). CANCELLED is left out: in these comments it is a
- * deployment state, and a client that cancels knows it did.
+ * says what it refuses), as the REST router answers them (grpc-gateway's
+ * table). CANCELLED is left out: in these comments it is a deployment state,
+ * and a client that cancels knows it did.
  */
 export function statusesMentioned(comment: string): number[] {
-  return (comment.match(/\b[A-Z][A-Z_]+[A-Z]\b/g) ?? []).flatMap((word) =>
-    word !== "CANCELLED" && word in httpStatusOfCode ? [httpStatusOfCode[word]!] : [],
-  );
+  return (comment.match(/\b[A-Z][A-Z_]+[A-Z]\b/g) ?? []).flatMap((word) => {
+    const code = word === "CANCELLED" ? undefined : CodeSchema.values.find((value) => value.name === word);
+    // Connect's Code is google.rpc.Code: the same numbers.
+    return code ? [httpStatusOf(code.number as Code)] : [];
+  });
 }
 
 /** #/components/responses: one google.rpc.Status response per HTTP status, and `Error` for the rest. */

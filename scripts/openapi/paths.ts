@@ -1,3 +1,5 @@
+import type { PathTemplate } from "../../edge/rest/path-template.js";
+
 /**
  * One path parameter of an OpenAPI path made from a `google.api.http` path
  * template: a `*` (one segment) or `**` (the rest of the path) inside a
@@ -6,8 +8,8 @@
 export interface PathParameter {
   /** The parameter's name in the OpenAPI path, for example "user". */
   name: string;
-  /** The request field the variable binds, as a dotted proto path, for example "user.name". */
-  fieldPath: string;
+  /** The index of its variable in the template (and of the variable's fields in the binding's request mapping). */
+  variable: number;
   /** What the field is assembled from, for example "users/{user}/apiKeys/{apiKey}". */
   fieldTemplate: string;
   /** True for `**`: the value may contain slashes. */
@@ -19,25 +21,6 @@ export interface OpenApiPath {
   /** For example "/v1/users/{user}/apiKeys/{apiKey}" or "/v1/deployments/{deployment}:cancel". */
   path: string;
   parameters: PathParameter[];
-  /** The request fields bound by the path (dotted proto paths), in order. */
-  fieldPaths: string[];
-}
-
-/** Splits on `separator` outside `{…}`. */
-function splitOutsideBraces(text: string, separator: string): string[] {
-  const parts: string[] = [];
-  let depth = 0;
-  let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    if (text[i] === "{") depth++;
-    else if (text[i] === "}") depth--;
-    else if (text[i] === separator && depth === 0) {
-      parts.push(text.slice(start, i));
-      start = i + 1;
-    }
-  }
-  parts.push(text.slice(start));
-  return parts;
 }
 
 /** "users" → "user", "apiKeys" → "apiKey", "policies" → "policy". */
@@ -48,24 +31,17 @@ function singular(word: string): string {
 }
 
 /**
- * Turns a path template (https://google.aip.dev/127, google/api/http.proto)
+ * Turns a parsed path template (the REST router's own, edge/rest/path-template.ts)
  * into an OpenAPI path. A variable with a resource pattern is expanded into
  * its literal segments and one parameter per wildcard, named after the
- * collection before it: `/v1/{name=users/*}` becomes `/v1/users/{user}`.
- * Keeping `{name}` as one parameter would make GetUser and GetDeployment the
- * same OpenAPI path (`GET /v1/{name}`), and clients such as Swagger UI would
- * send its slash as %2F. A custom verb stays in the path (`…:cancel`).
+ * collection before it (or after the field, when none is):
+ * `/v1/{name=users/*}` becomes `/v1/users/{user}`. Keeping `{name}` as one
+ * parameter would make GetUser and GetDeployment the same OpenAPI path
+ * (`GET /v1/{name}`), and clients such as Swagger UI would send its slash as
+ * %2F. A custom verb stays in the path (`…:cancel`). A wildcard outside any
+ * variable binds no field, so OpenAPI cannot name it: refused.
  */
-export function openApiPath(template: string): OpenApiPath {
-  if (!template.startsWith("/")) throw new Error(`path template ${JSON.stringify(template)} does not start with /`);
-  const segments = splitOutsideBraces(template.slice(1), "/");
-  const last = splitOutsideBraces(segments.pop()!, ":");
-  if (last.length > 2) throw new Error(`path template ${JSON.stringify(template)} has more than one verb`);
-  segments.push(last[0]!);
-  const verb = last[1];
-
-  const parameters: PathParameter[] = [];
-  const fieldPaths: string[] = [];
+export function openApiPath(template: PathTemplate): OpenApiPath {
   const used = new Set<string>();
   const nameFor = (base: string) => {
     let name = base;
@@ -73,38 +49,41 @@ export function openApiPath(template: string): OpenApiPath {
     used.add(name);
     return name;
   };
+  const text = (index: number) => {
+    const segment = template.segments[index]!;
+    return segment.kind === "literal" ? segment.value : undefined;
+  };
 
+  const parameters: PathParameter[] = [];
   const out: string[] = [];
-  for (const segment of segments) {
-    const variable = /^\{([A-Za-z0-9_.]+)(?:=(.+))?\}$/.exec(segment);
-    if (!variable) {
-      if (segment.includes("*") || segment.includes("{") || segment === "") {
-        throw new Error(`path template ${JSON.stringify(template)}: segment ${JSON.stringify(segment)} is not supported`);
-      }
-      out.push(segment);
-      continue;
+  let at = 0;
+  const literalsUpTo = (end: number) => {
+    for (; at < end; at++) {
+      const literal = text(at);
+      if (literal === undefined) throw new Error(`path template ${JSON.stringify(template.source)}: a wildcard outside a variable is not supported`);
+      out.push(literal);
     }
-    const fieldPath = variable[1]!;
-    fieldPaths.push(fieldPath);
-    const inner = (variable[2] ?? "*").split("/");
+  };
+  template.variables.forEach(({ fieldPath, start, end }, variable) => {
+    literalsUpTo(start);
     const own: PathParameter[] = [];
     const expanded: string[] = [];
-    inner.forEach((part, i) => {
-      if (part !== "*" && part !== "**") {
-        expanded.push(part);
-        return;
+    for (; at < end; at++) {
+      const literal = text(at);
+      if (literal !== undefined) {
+        expanded.push(literal);
+        continue;
       }
-      const previous = i > 0 && inner[i - 1] !== "*" && inner[i - 1] !== "**" ? inner[i - 1]! : undefined;
-      // `{name}` alone keeps the field's name; `{name=users/*}` names the parameter after the collection.
-      const base = variable[2] === undefined ? fieldPath : previous ? singular(previous) : fieldPath.split(".").pop()!;
-      const parameter = { name: nameFor(base), fieldPath, fieldTemplate: "", multiSegment: part === "**" };
+      const previous = at > start ? text(at - 1) : undefined;
+      const parameter = { name: nameFor(previous ? singular(previous) : fieldPath.at(-1)!), variable, fieldTemplate: "", multiSegment: template.segments[at]!.kind === "rest" };
       own.push(parameter);
       expanded.push(`{${parameter.name}}`);
-    });
+    }
     const fieldTemplate = expanded.join("/");
     for (const parameter of own) parameter.fieldTemplate = fieldTemplate;
     parameters.push(...own);
     out.push(fieldTemplate);
-  }
-  return { path: `/${out.join("/")}${verb === undefined ? "" : `:${verb}`}`, parameters, fieldPaths };
+  });
+  literalsUpTo(template.segments.length);
+  return { path: `/${out.join("/")}${template.verb === undefined ? "" : `:${template.verb}`}`, parameters };
 }

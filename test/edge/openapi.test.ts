@@ -24,6 +24,7 @@ import { file_launchpad_user_v1_user_service, UserService } from "../../gen/laun
 import { createDocsEndpoints } from "../../edge/endpoints/docs.js";
 import { startEdge, type RunningEdge } from "../../edge/main.js";
 import { loadEdgeConfig } from "../../edge/config.js";
+import { compileBindings, findBinding } from "../../edge/rest/bindings.js";
 import { generateOpenApiJson } from "../../scripts/openapi/generate.js";
 import { capturedLogger } from "../support/captured-logger.js";
 
@@ -271,6 +272,33 @@ describe("the OpenAPI document (gen/openapi.json)", () => {
       if (policy.rule.case === "permission") expect(operation["description"], method.name).toContain(`requires the \`${policy.rule.value}\` permission`);
     }
     expect(publicOnes).toEqual(["Login", "RefreshToken", "Logout", "GetJwks", "AuthenticateApiKey", "WatchIdentityChanges"]);
+  });
+});
+
+describe("the OpenAPI document and the REST router", () => {
+  const bindings = compileBindings([DeploymentService, UserService]);
+
+  it("agree on every binding: its verb and path, its path parameters, its success status", () => {
+    expect(bindings).toHaveLength(operations.length);
+    for (const binding of bindings) {
+      const id = `${binding.method.parent.name}_${binding.method.name}${binding.ruleIndex === 0 ? "" : `_${binding.ruleIndex + 1}`}`;
+      const found = operations.filter(({ operation }) => operation["operationId"] === id);
+      expect(found, id).toHaveLength(1);
+      const { path, verb, operation } = found[0]!;
+      expect(verb, id).toBe(binding.httpMethod.toLowerCase());
+
+      const placeholders = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
+      const pathParameters = ((operation["parameters"] ?? []) as Json[]).filter((p) => p["in"] === "path");
+      expect(pathParameters.map((p) => p["name"]), id).toEqual(placeholders);
+      // The documented path, each parameter given a value, reaches this binding, and its
+      // variables are what the parameters say they fill (`name` = `users/{user}`).
+      const values = Object.fromEntries(placeholders.map((name, i) => [name, `value${i}`]));
+      const fill = (text: string) => text.replace(/\{([^}]+)\}/g, (_whole, name: string) => values[name]!);
+      const fieldTemplates = pathParameters.map((p) => /` = `([^`]+)`\.$/.exec(p["description"] ?? "")?.[1] ?? `{${p["name"]}}`);
+      expect(findBinding(bindings, binding.httpMethod, fill(path)), id).toEqual({ kind: "found", binding, variables: [...new Set(fieldTemplates)].map(fill) });
+
+      expect(Object.keys(operation["responses"])[0], id).toBe(String(binding.successStatus));
+    }
   });
 });
 
