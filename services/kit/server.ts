@@ -71,7 +71,7 @@ export function createServiceServer(options: ServiceServerOptions): ServiceServe
 
   const health = HealthState();
   const stopping = new AbortController();
-  addHealth(server, health, stopping.signal);
+  addHealth(server, health, stopping.signal, options.services.map((s) => s.typeName));
   addReflection(server, options.services.map((s) => s.typeName));
 
   const withChain = server

@@ -4,11 +4,15 @@ import { ServerError, Status } from "nice-grpc-common";
 import { HealthDefinition, HealthServiceImpl, type HealthState } from "nice-grpc-server-health";
 
 /**
- * Serves grpc.health.v1. Watch streams end with UNAVAILABLE once `stopping`
- * fires, so a client-side health checker holding one open never makes
- * shutdown wait out its whole grace period.
+ * Serves grpc.health.v1 for "" (the whole server) and for each of
+ * `serviceNames` by its full name, as gRPC's health-checking spec and
+ * Kubernetes gRPC probes expect: each named service reports the server's own
+ * status; any other name is NOT_FOUND. Watch streams end with UNAVAILABLE
+ * once `stopping` fires, so a client-side health checker holding one open
+ * never makes shutdown wait out its whole grace period.
  */
-export function addHealth(server: Server<any>, health: HealthState, stopping: AbortSignal): void {
+export function addHealth(server: Server<any>, health: HealthState, stopping: AbortSignal, serviceNames: readonly string[]): void {
+  followServerStatus(health, serviceNames);
   const implementation = HealthServiceImpl(health);
   server.add(HealthDefinition, {
     check: implementation.check,
@@ -21,4 +25,11 @@ export function addHealth(server: Server<any>, health: HealthState, stopping: Ab
       }
     },
   });
+}
+
+/** Keeps each named service at the status of "" from now on. */
+function followServerStatus(health: HealthState, serviceNames: readonly string[]): void {
+  const copy = (status = health.getStatus()) => serviceNames.forEach((name) => health.setStatus(status, name));
+  copy();
+  health.on("change", ({ service, status }) => service === "" && copy(status));
 }

@@ -1,20 +1,15 @@
-import { readFileSync } from "node:fs";
 import type { Server } from "nice-grpc";
 import { ServerReflection, ServerReflectionService } from "nice-grpc-server-reflection";
-
-/** The descriptor set `npm run generate` builds for reflection (no source info). */
-const descriptorSetUrl = new URL("../../../gen/launchpad.binpb", import.meta.url);
-
-let descriptorSet: Uint8Array | undefined;
+import { introspectionServiceNames, readDescriptorSet } from "./introspection.js";
 
 /**
  * Serves grpc.reflection.v1 and, for older clients such as many grpcurl
  * builds, grpc.reflection.v1alpha: the messages are wire-identical, so the
- * same implementation answers both paths.
+ * same implementation answers both paths. It lists `serviceNames` with
+ * health and reflection, so grpcurl and `buf curl` can call health by name.
  */
 export function addReflection(server: Server<any>, serviceNames: readonly string[]): void {
-  descriptorSet ??= readFileSync(descriptorSetUrl);
-  const implementation = ServerReflection(descriptorSet, serviceNames);
+  const implementation = ServerReflection(readDescriptorSet(), [...serviceNames, ...introspectionServiceNames]);
   server.add(ServerReflectionService, implementation);
   server.add(v1alpha(), implementation);
 }

@@ -16,7 +16,7 @@ describe("addHealth", () => {
 
   beforeAll(async () => {
     const server = createServer();
-    addHealth(server, health, stopping.signal);
+    addHealth(server, health, stopping.signal, []);
     served = await serve(server);
     client = createClient(HealthDefinition, served.channel);
   });
