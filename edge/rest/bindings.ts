@@ -5,6 +5,7 @@ import { methodPath } from "../../services/kit/grpc/service-definition.js";
 import { compareSpecificity, matchPathParts, parsePathTemplate, splitRawPath, type PathTemplate } from "./path-template.js";
 import { compileRequestMapping, type RequestMapping } from "./request.js";
 import { compileResponseBody, successStatus } from "./response.js";
+import { compileSseResume, type SseResume } from "./streams.js";
 
 /**
  * One http rule of one method, compiled: how its requests look and how they
@@ -21,6 +22,8 @@ export interface RestBinding {
   request: RequestMapping;
   responseBody: DescField | undefined;
   successStatus: number;
+  /** For a server stream, how its SSE events resume; undefined for a unary method. */
+  sse: SseResume | undefined;
   /** Which of the method's rules: 0 for the rule itself, n for its nth additional binding. */
   ruleIndex: number;
 }
@@ -70,6 +73,7 @@ function compileRule(method: DescMethod, rule: HttpRule, ruleIndex: number): Res
     request: compileRequestMapping(method.input, template, rule.body),
     responseBody: compileResponseBody(method.output, rule.responseBody),
     successStatus: successStatus(method, httpMethod),
+    sse: method.methodKind === "server_streaming" ? compileSseResume(method) : undefined,
     ruleIndex,
   };
 }

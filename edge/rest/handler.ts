@@ -113,14 +113,14 @@ async function serve(
   const timeoutMs = requestTimeoutMs(req.headers) ?? (streaming ? undefined : options.defaultTimeoutMs);
   const body = binding.request.body.kind === "none" ? undefined : await readJson(req, options.maxBodyBytes);
   const request = buildRequest(binding.request, { variables, query, body });
-  if (streaming) applyLastEventId(method.input, request, req);
+  if (binding.sse) applyLastEventId(method.input, binding.sse.lastEventId, request, req);
   // A stream is cancelled through its signal; a unary call by its client's response closing early.
   const forward: ForwardOptions = { headers: req.headers, timeoutMs, signal, client: signal ? undefined : res, clientAddress: options.clientAddress(req) };
   const bytes = toBinary(method.input, request);
 
   if (streaming) {
     const format = streamFormatOf(req);
-    await sendStream(res, format, method.output, binding.responseBody, upstream.serverStream(binding.path, bytes, forward), signal!);
+    await sendStream(res, format, method.output, binding.responseBody, binding.sse?.eventId, upstream.serverStream(binding.path, bytes, forward), signal!);
     return;
   }
   const reply = await upstream.unary(binding.path, bytes, forward);

@@ -1,5 +1,5 @@
 import type { Writable } from "node:stream";
-import { fromBinary, mergeFromJson, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { fromBinary, mergeFromJson, type DescField, type DescMessage, type DescMethod, type Message } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import { sendJson } from "../endpoints/responses.js";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
@@ -17,14 +17,33 @@ export function streamFormatOf(req: EdgeRequest): StreamFormat {
 }
 
 /**
- * Resuming an SSE stream: when EventSource reconnects it sends the last
- * `id:` it saw as Last-Event-ID; for a request with a `resume_revision`
- * field, that header sets it (winning over a query parameter, which the
- * reconnect repeats unchanged). Requests without the field ignore it.
+ * How a server stream's SSE events resume: each event's `id:` is the
+ * message's `revision`, and when EventSource reconnects it sends the last
+ * id it saw as Last-Event-ID, which sets the request's `resume_revision`.
+ * A stream without either field goes without that half.
  */
-export function applyLastEventId(input: DescMessage, request: Message, req: EdgeRequest): void {
+export interface SseResume {
+  /** The output field whose value is each event's id: `revision`, a scalar. */
+  eventId: DescField | undefined;
+  /** The request field Last-Event-ID sets: `resume_revision`. */
+  lastEventId: DescField | undefined;
+}
+
+/** The SSE resume fields of a server-streaming method. */
+export function compileSseResume(method: DescMethod): SseResume {
+  return {
+    eventId: method.output.fields.find((f) => f.name === "revision" && f.fieldKind === "scalar"),
+    lastEventId: method.input.fields.find((f) => f.name === "resume_revision"),
+  };
+}
+
+/**
+ * Applies the Last-Event-ID header to the request's `lastEventId` field,
+ * winning over a query parameter (which the reconnect repeats unchanged);
+ * ignored when the request has no such field.
+ */
+export function applyLastEventId(input: DescMessage, field: DescField | undefined, request: Message, req: EdgeRequest): void {
   const header = headerValue(req.headers, "last-event-id");
-  const field = input.fields.find((f) => f.name === "resume_revision");
   if (header === undefined || !field) return;
   const invalid = () => restRefusal("INVALID_HEADER", "last-event-id", `invalid Last-Event-ID header "${header}": expected a revision`);
   if (!/^\d{1,19}$/.test(header)) throw invalid();
@@ -35,16 +54,11 @@ export function applyLastEventId(input: DescMessage, request: Message, req: Edge
   }
 }
 
-/** The output field whose value becomes each SSE event's id, if the message has one: `revision`. */
-function revisionField(output: DescMessage): DescField | undefined {
-  return output.fields.find((f) => f.name === "revision" && f.fieldKind === "scalar");
-}
-
 /**
  * Writes a server stream as it arrives, flushing each message.
  *
  * - SSE (`text/event-stream`): one event per message, `data: <json>`, with
- *   `id: <revision>` when the message has a revision (watch responses), so
+ *   `id: <revision>` when `eventId` names the revision (watch responses), so
  *   a reconnecting EventSource resumes where it stopped. A failure is a
  *   final `event: error` whose data is the google.rpc.Status JSON.
  * - NDJSON (`application/x-ndjson`): one JSON message per line; a failure
@@ -61,10 +75,11 @@ export async function sendStream(
   format: StreamFormat,
   output: DescMessage,
   responseBody: DescField | undefined,
+  eventId: DescField | undefined,
   messages: AsyncIterable<Uint8Array>,
   signal: AbortSignal,
 ): Promise<void> {
-  const revision = format === "sse" ? revisionField(output) : undefined;
+  const revision = format === "sse" ? eventId : undefined;
   let started = false;
   const start = () => {
     res.writeHead(200, {

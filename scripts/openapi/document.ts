@@ -12,6 +12,7 @@ import { FieldBehavior } from "../../gen/google/api/field_behavior_pb.js";
 import { access } from "../../gen/launchpad/auth/v1/policy_pb.js";
 import { compileBindings, type RestBinding } from "../../edge/rest/bindings.js";
 import type { RequestMapping } from "../../edge/rest/request.js";
+import type { SseResume } from "../../edge/rest/streams.js";
 import { commentOf, firstSentence } from "./comments.js";
 import { defineStatusSchema, errorComponents, errorResponseRef, statusesMentioned } from "./errors.js";
 import { openApiPath } from "./paths.js";
@@ -144,11 +145,12 @@ class DocumentBuilder {
         schema: whole && field.fieldKind === "scalar" ? this.#schemas.value(field) : { type: "string", pattern: parameter.multiSegment ? "^.+$" : "^[^/]+$" },
       });
     }
-    if (method.methodKind === "server_streaming" && method.input.fields.some((field) => field.name === "resume_revision")) {
+    const lastEventId = binding.sse?.lastEventId;
+    if (lastEventId) {
       parameters.push({
         name: "Last-Event-ID",
         in: "header",
-        description: "The `id:` of the last server-sent event received; EventSource sends it when it reconnects. Sets `resumeRevision`, winning over the query parameter.",
+        description: `The \`id:\` of the last server-sent event received; EventSource sends it when it reconnects. Sets \`${lastEventId.jsonName}\`, winning over the query parameter.`,
         schema: { type: "string", pattern: "^[0-9]{1,19}$" },
       });
     }
@@ -234,13 +236,12 @@ class DocumentBuilder {
    * with `id: <revision>` when the message has one, and a failure as a last
    * `event: error`.
    */
-  #streamResponse(output: DescMessage, schema: Json): Json {
-    const revision = output.fields.some((field) => field.name === "revision" && field.fieldKind === "scalar");
+  #streamResponse(output: DescMessage, sse: SseResume, schema: Json): Json {
     return {
       description: join(
         `A stream of \`${output.typeName}\` messages in proto3 JSON, written as they happen. A call that fails before its first message gets an ordinary error response.`,
         "`application/x-ndjson` (the default): one message per line; a failure after the first message ends the stream with a line `{\"error\": <google.rpc.Status>}`.",
-        `\`text/event-stream\` (send \`Accept: text/event-stream\`, as EventSource does): one \`data:\` event per message${revision ? ", whose `id:` is the message's `revision`, so a reconnecting EventSource resumes with `Last-Event-ID`" : ""}; a failure ends the stream with an \`event: error\` whose data is the google.rpc.Status.`,
+        `\`text/event-stream\` (send \`Accept: text/event-stream\`, as EventSource does): one \`data:\` event per message${sse.eventId ? `, whose \`id:\` is the message's \`${sse.eventId.jsonName}\`, so a reconnecting EventSource resumes with \`Last-Event-ID\`` : ""}; a failure ends the stream with an \`event: error\` whose data is the google.rpc.Status.`,
       ),
       content: {
         "application/x-ndjson": {
@@ -258,7 +259,7 @@ class DocumentBuilder {
     const { method, responseBody } = binding;
     const output = method.output;
     const schema = responseBody ? this.#schemas.value(responseBody) : this.#schemas.ref(output);
-    const success = method.methodKind === "server_streaming" ? this.#streamResponse(output, schema) : {
+    const success = binding.sse ? this.#streamResponse(output, binding.sse, schema) : {
       description: firstSentence(commentOf(output)) || "OK",
       content: { "application/json": { schema } },
     };
