@@ -1,16 +1,18 @@
 import { fromBinary, fromJson, toBinary, toJsonString, type DescMethod, type Message } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToHttpStatus, errorToJsonBytes, parseTimeout } from "@connectrpc/connect/protocol-connect";
+import { ConnectError } from "@connectrpc/connect";
+import { parseTimeout } from "@connectrpc/connect/protocol-connect";
 import { methodPath } from "../services/kit/grpc/service-definition.js";
-import type { Route } from "./connect-routes.js";
+import type { Route as ServiceRoute } from "./connect-routes.js";
 import type { EdgeRequest, EdgeResponse } from "./http-server.js";
 import { inflateWithin } from "./protections/inflate.js";
-import { malformedRequest, Rejection } from "./protections/rejections.js";
+import { malformedRequest } from "./protections/rejections.js";
+import { sendError } from "./protocol/send-error.js";
+import { asConnectError } from "./rest/errors.js";
+import type { Route } from "./routing/classify.js";
 import { cookieSessionOf, type CookieSession } from "./session-cookie.js";
 import type { ForwardOptions, Upstream } from "./upstream/forward.js";
 
-const unaryContentType = /^application\/(proto|json)(?:;\s*charset=utf-?8)?$/i;
 const maxTimeoutMs = 2 ** 31 - 1;
 
 /** A served method: where it goes, whether GET may call it, and its cookie mode when it has one. */
@@ -60,14 +62,6 @@ function sendMessage(res: EdgeResponse, out: string | Uint8Array, json: boolean)
   res.end(out);
 }
 
-function sendError(res: EdgeResponse, error: ConnectError): void {
-  if (res.headersSent) return void res.end();
-  const body = errorToJsonBytes(error, {});
-  const status = error instanceof Rejection ? error.httpStatus : codeToHttpStatus(error.code);
-  res.writeHead(status, { "content-type": "application/json", "content-length": body.byteLength });
-  res.end(body);
-}
-
 /**
  * The Connect unary fast path, beside connect-node: a POST of
  * `application/proto` is forwarded as the bytes it is, and
@@ -82,7 +76,7 @@ function sendError(res: EdgeResponse, error: ConnectError): void {
  * refresh token in an HttpOnly cookie (edge/session-cookie.ts): their
  * messages are decoded, JSON or binary.
  */
-export function createConnectUnary(routes: readonly Route[], options: { defaultTimeoutMs: number; maxBodyBytes: number }) {
+export function createConnectUnary(routes: readonly ServiceRoute[], options: { defaultTimeoutMs: number; maxBodyBytes: number }) {
   const methods = new Map<string, Target>();
   for (const { service, upstream } of routes) {
     for (const method of service.methods) {
@@ -94,7 +88,7 @@ export function createConnectUnary(routes: readonly Route[], options: { defaultT
 
   async function serve(req: EdgeRequest, res: EdgeResponse, target: Target, { json, encoding, bytes }: Incoming) {
     const timeout = parseTimeout(req.headers["connect-timeout-ms"] as string | undefined ?? null, maxTimeoutMs);
-    if (timeout.error) return sendError(res, timeout.error);
+    if (timeout.error) return sendError(req, res, "connect-unary", timeout.error);
     const received = await bytes();
     const body = encoding === undefined ? received : await inflateWithin(encoding, received, options.maxBodyBytes);
     const forward: ForwardOptions = {
@@ -134,25 +128,20 @@ export function createConnectUnary(routes: readonly Route[], options: { defaultT
     sendMessage(res, json ? toJsonString(method.output, response) : toBinary(method.output, response), json);
   }
 
-  return (req: EdgeRequest, res: EdgeResponse): boolean => {
-    const url = req.url ?? "";
-    let target: Target | undefined;
+  return (req: EdgeRequest, res: EdgeResponse, route: Route): boolean => {
+    const target = route.rpc && methods.get(route.rpc.path);
+    if (!target || route.codec === undefined) return false;
     let incoming: Incoming | undefined;
     if (req.method === "POST") {
-      const type = unaryContentType.exec(req.headers["content-type"] ?? "");
-      target = type ? methods.get(url) : undefined;
       const encoding = req.headers["content-encoding"];
-      incoming = { json: type?.[1]!.toLowerCase() === "json", encoding: encoding === "identity" ? undefined : encoding, bytes: () => readBody(req) };
-    } else if (req.method === "GET") {
-      const queryAt = url.indexOf("?");
-      target = queryAt === -1 ? undefined : methods.get(url.slice(0, queryAt));
+      incoming = { json: route.codec === "json", encoding: encoding === "identity" ? undefined : encoding, bytes: () => readBody(req) };
+    } else if (req.method === "GET" && target.readOnly) {
       // Methods with side effects are refused GET by connect-node (405).
-      if (target?.readOnly) incoming = incomingOfQuery(new URLSearchParams(url.slice(queryAt + 1)));
+      const url = req.url ?? "";
+      incoming = incomingOfQuery(new URLSearchParams(url.slice(url.indexOf("?") + 1)));
     }
-    if (!target || !incoming) return false;
-    serve(req, res, target, incoming).catch((error) =>
-      sendError(res, error instanceof ConnectError ? error : new ConnectError("internal error", Code.Internal)),
-    );
+    if (!incoming) return false;
+    serve(req, res, target, incoming).catch((error) => sendError(req, res, "connect-unary", asConnectError(error)));
     return true;
   };
 }

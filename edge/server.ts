@@ -1,12 +1,12 @@
 import { readFileSync } from "node:fs";
 import type { Server } from "node:net";
-import { createContextKey, createContextValues } from "@connectrpc/connect";
+import { Code, createContextKey, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Registry, collectDefaultMetrics } from "prom-client";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { DeploymentService } from "../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import { UserService } from "../gen/launchpad/user/v1/user_service_pb.js";
 import { createRemoteVerifier } from "../services/kit/auth/remote-verifier.js";
-import { methodPath } from "../services/kit/grpc/service-definition.js";
 import type { Logger } from "../services/kit/logger.js";
 import type { EdgeConfig } from "./config.js";
 import { connectHandlerOptions, connectRoutes } from "./connect-routes.js";
@@ -16,10 +16,12 @@ import { createDocsEndpoints } from "./endpoints/docs.js";
 import { createJwksDocument } from "./endpoints/jwks.js";
 import { sendJson, sendText } from "./endpoints/responses.js";
 import { createEdgeHttpServer, type EdgeRequest, type EdgeResponse } from "./http-server.js";
-import { createGrpcRelay, isGrpcRequest, isGrpcWebBinaryRequest } from "./grpc-proxy.js";
-import { createProtections } from "./protections/index.js";
-import { pathOf } from "./protections/protocol.js";
+import { createGrpcRelay } from "./grpc-proxy.js";
+import { createProtections, type RoutedHandler } from "./protections/index.js";
+import { Rejection, routeNotFound, unknownMethod } from "./protections/rejections.js";
+import { sendError } from "./protocol/send-error.js";
 import { createRestHandler } from "./rest/handler.js";
+import { createClassifier, type Protocol } from "./routing/classify.js";
 import { reflectionPassthroughServices, reflectionRequestMaxBytes, startIntrospection } from "./introspection.js";
 import { loadProxySecret } from "../services/kit/proxy-secret.js";
 import { createClientVouching } from "./upstream/client-identity.js";
@@ -51,19 +53,7 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   const services = [UserService, DeploymentService];
   const introspection = await startIntrospection(services.map((s) => s.typeName));
   const introspectionUpstream = createUpstream(introspection.address, sessions, vouchForClient);
-  const owners = new Map([
-    [`/${UserService.typeName}/`, config.usersAddress],
-    [`/${DeploymentService.typeName}/`, config.deploymentsAddress],
-  ]);
-  const unaryPaths = new Set(services.flatMap((service) => service.methods.filter((m) => m.methodKind === "unary").map(methodPath)));
-  const grpcRelay = createGrpcRelay({
-    sessions,
-    vouchForClient,
-    maxBodyBytes: config.maxBodyBytes,
-    defaultTimeoutOf: (path) => (unaryPaths.has(path) ? config.requestTimeout : undefined),
-    addressOf: (path) =>
-      owners.get(path.slice(0, path.lastIndexOf("/") + 1)) ?? (introspection.serves(path) ? introspection.address : undefined),
-  });
+  const grpcRelay = createGrpcRelay({ sessions, vouchForClient, maxBodyBytes: config.maxBodyBytes, defaultTimeoutMs: config.requestTimeout });
   const readiness = createReadiness({ users: config.usersAddress, deployments: config.deploymentsAddress });
   const jwks = createJwksDocument(users);
   const registry = new Registry();
@@ -81,8 +71,7 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     logger,
   });
   const connectUnary = createConnectUnary(routes, { defaultTimeoutMs: config.requestTimeout, maxBodyBytes: config.maxBodyBytes });
-  const notFound = (_req: EdgeRequest, res: EdgeResponse) => sendText(res, 404, "not found\n");
-  const reflectionRoutes = reflectionPassthroughServices.map((service) => ({
+  const reflectionRoutes = [...reflectionPassthroughServices, Health].map((service) => ({
     service,
     upstream: introspectionUpstream,
     readMaxBytes: reflectionRequestMaxBytes,
@@ -94,7 +83,8 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
       clientAddress: (context) => context.values.get(clientAddressKey),
     }),
     contextValues: (req) => createContextValues().set(clientAddressKey, req.socket.remoteAddress),
-    fallback: notFound,
+    // Reached only by RPC paths with a content type connect-node does not take either.
+    fallback: (req, res) => sendError(req, res, "connect-unary", unknownMethod(req.url ?? "")),
   });
 
   const endpoints: Record<string, (req: EdgeRequest, res: EdgeResponse) => Promise<void>> = {
@@ -117,26 +107,44 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     identityStaleAfterMs: config.identityStaleAfter,
     logger,
   });
-  const protections = createProtections(config, { registry, logger, verifier });
   const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
-  const server = createEdgeHttpServer(protections.wrap((req, res) => {
-    if (isGrpcRequest(req)) return grpcRelay.grpc(req, res);
-    if (isGrpcWebBinaryRequest(req) && req.method === "POST") return grpcRelay.grpcWeb(req, res);
-    const path = pathOf(req);
-    const endpoint = req.method === "GET" ? endpoints[path] : undefined;
-    if (!endpoint) {
-      // Console paths never start with /v1/, /launchpad. or /grpc., so no REST rule or RPC is shadowed.
-      const file = req.method === "GET" || req.method === "HEAD" ? consoleFiles.get(path) : undefined;
-      if (file) return file(req, res);
-      if (connectUnary(req, res) || rest(req, res)) return;
-      return connect(req, res);
-    }
-    endpoint(req, res).catch((error) => {
-      logger.error({ err: error, path: req.url }, "endpoint failed");
-      if (!res.headersSent) sendJson(res, 503, { status: "unavailable" });
-      else res.end();
-    });
-  }), tls, config);
+  const classify = createClassifier({
+    services: [...routes, ...reflectionRoutes],
+    bindings: rest.bindings,
+    endpoints: new Set(Object.keys(endpoints)),
+    isConsoleFile: (path) => consoleFiles.has(path),
+  });
+  const protections = createProtections(config, { registry, logger, verifier, classify });
+  const handlers: Record<Protocol, RoutedHandler> = {
+    grpc: (req, res, route) => ("stream" in req ? grpcRelay(req, res, route) : connect(req, res)),
+    "grpc-web": (req, res, route) => (req.method === "POST" ? grpcRelay(req, res, route) : connect(req, res)),
+    "grpc-web-text": (req, res, route) => (req.method === "POST" ? grpcRelay(req, res, route) : connect(req, res)),
+    "connect-unary": (req, res, route) => {
+      if (!route.rpc) return sendError(req, res, route.protocol, unknownMethod(route.path));
+      if (!connectUnary(req, res, route)) connect(req, res);
+    },
+    "connect-stream": (req, res, route) => (route.rpc ? connect(req, res) : sendError(req, res, route.protocol, unknownMethod(route.path))),
+    rest: (req, res, route) => {
+      if (route.rest && rest(req, res, route.rest)) return;
+      // OPTIONS of a REST path is CORS's to answer; without CORS it is no route either.
+      sendError(req, res, "rest", routeNotFound(route.path));
+    },
+    endpoint: (req, res, route) => {
+      const endpoint = req.method === "GET" ? endpoints[route.path] : undefined;
+      if (!endpoint) return sendError(req, res, "rest", routeNotFound(route.path));
+      endpoint(req, res).catch((error) => {
+        logger.error({ err: error, path: route.path }, "endpoint failed");
+        sendError(req, res, "endpoint", new Rejection({ code: Code.Unavailable, reason: "ENDPOINT_UNAVAILABLE", message: "the endpoint is unavailable" }));
+      });
+    },
+    console: (req, res, route) => consoleFiles.get(route.path)!(req, res),
+    unknown: (_req, res) => sendText(res, 404, "not found\n"),
+  };
+  const server = createEdgeHttpServer(
+    protections.wrap((req, res, route) => handlers[route.protocol](req, res, route)),
+    tls,
+    config,
+  );
 
   return {
     server,

@@ -3,18 +3,21 @@ import type { CredentialVerifier } from "../../services/kit/auth/principal.js";
 import { settings, type Setting } from "../../services/kit/config.js";
 import type { Logger } from "../../services/kit/logger.js";
 import type { EdgeHandler, EdgeRequest, EdgeResponse } from "../http-server.js";
+import { sendError } from "../protocol/send-error.js";
+import type { Protocol, Route } from "../routing/classify.js";
 import { createCors, parseOrigins } from "./cors.js";
 import { declaresTooLargeBody, endAfterAnswer, ignoreFurtherWrites, watchBodySize } from "./limits.js";
 import { createHttpMetrics } from "./metrics.js";
-import { assignRequestId, observeExchange, type Arrival } from "./observe.js";
-import { createRouteNamer, defaultRpcPaths, pathOf, protocolOf, type Protocol, type RouteOf } from "./protocol.js";
+import { assignRequestId, observeExchange } from "./observe.js";
 import { addressCeilingFactor, createRateLimiter, unlimitedPaths } from "./rate-limit.js";
 import type { Verdict } from "./rate-store.js";
-import { bodyTooLarge, rateLimited, sendRejection, type Rejection } from "./rejections.js";
+import { bodyTooLarge, rateLimited, type Rejection } from "./rejections.js";
 import { setSecurityHeaders } from "./security-headers.js";
 
 export { maxHeaderBytes } from "./limits.js";
-export type { RouteOf } from "./protocol.js";
+
+/** A handler behind the protections: it is handed the request's routing decision. */
+export type RoutedHandler = (req: EdgeRequest, res: EdgeResponse, route: Route) => void;
 
 /** The settings of the edge's protections, to spread into the edge's settings. */
 export const protectionSettings = {
@@ -69,16 +72,14 @@ export interface ProtectionDeps {
   logger: Logger;
   /** Verifies bearer credentials, so that only verified ones draw on a principal's budget; without it every call is anonymous. */
   verifier?: CredentialVerifier;
-  /** Names REST route templates for the metrics; unnamed requests are "other". */
-  routeOf?: RouteOf;
-  /** The RPC paths served, which label metrics as themselves; default: every method of both services. */
-  rpcPaths?: ReadonlySet<string>;
+  /** The edge's one routing decision (edge/routing/classify.ts), which the metrics, logs, refusals and handler read. */
+  classify(req: EdgeRequest): Route;
 }
 
 /** The protections, ready to wrap the edge's handler. */
 export interface Protections {
   /** The handler with every protection in front of it. */
-  wrap(handler: EdgeHandler): EdgeHandler;
+  wrap(handler: RoutedHandler): EdgeHandler;
   /** Closes the Redis connection, if any. */
   close(): Promise<void>;
 }
@@ -119,35 +120,32 @@ export function createProtections(config: ProtectionConfig, deps: ProtectionDeps
     deps.verifier,
   );
   const metrics = createHttpMetrics(deps.registry);
-  const routeOf = createRouteNamer(deps.rpcPaths ?? defaultRpcPaths, deps.routeOf);
   const tooLarge = bodyTooLarge(config.maxBodyBytes);
 
   /** Answers (unless the handler already has) before the body was read: the connection or stream ends with the answer. */
   const refuseUnread = (req: EdgeRequest, res: EdgeResponse, protocol: Protocol, rejection: Rejection) => {
-    if (!res.writableEnded) sendRejection(req, res, protocol, rejection, "stream" in req ? {} : { connection: "close" });
+    if (!res.writableEnded) sendError(req, res, protocol, rejection, "stream" in req ? {} : { connection: "close" });
     endAfterAnswer(req, res);
   };
 
   return {
     wrap(handler) {
       /** Runs the handler once the rate limits have answered, unless the exchange ended meanwhile. */
-      const proceed = (req: EdgeRequest, res: EdgeResponse, protocol: Protocol, verdict: Verdict) => {
+      const proceed = (req: EdgeRequest, res: EdgeResponse, route: Route, verdict: Verdict) => {
         // Answered meanwhile (a body over the limit), or the client left.
         if (res.writableEnded || req.destroyed) return;
         if (!verdict.allowed) {
-          sendRejection(req, res, protocol, rateLimited(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))));
+          sendError(req, res, route.protocol, rateLimited(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))));
           // HTTP/2: the stream ends with the answer, or it would hold one of its connection's streams until the client ends it.
           if ("stream" in req) endAfterAnswer(req, res);
           return;
         }
-        handler(req, res);
+        handler(req, res, route);
       };
       return (req, res) => {
-        const path = pathOf(req);
-        const protocol = protocolOf(req, path);
-        const route = routeOf(req, path);
-        const arrival: Arrival = { path, protocol, route, clientAddress: req.socket?.remoteAddress ?? "unknown" };
-        observeExchange(req, res, arrival, assignRequestId(req, res), metrics, logger);
+        const route = deps.classify(req);
+        const { path, protocol } = route;
+        observeExchange(req, res, route, req.socket?.remoteAddress ?? "unknown", assignRequestId(req, res), metrics, logger);
 
         setSecurityHeaders(req, res, path);
 
@@ -160,13 +158,13 @@ export function createProtections(config: ProtectionConfig, deps: ProtectionDeps
           ignoreFurtherWrites(res);
         });
 
-        if (unlimitedPaths.has(path)) return handler(req, res);
+        if (unlimitedPaths.has(path)) return handler(req, res, route);
         const verdict = limiter.check(req);
-        if (!(verdict instanceof Promise)) return proceed(req, res, protocol, verdict);
+        if (!(verdict instanceof Promise)) return proceed(req, res, route, verdict);
         verdict
-          .then((answered) => proceed(req, res, protocol, answered))
+          .then((answered) => proceed(req, res, route, answered))
           .catch((error: unknown) => {
-            logger.error({ err: error, route }, "request failed in the edge's protections");
+            logger.error({ err: error, route: route.label }, "request failed in the edge's protections");
             if (!res.headersSent) {
               res.statusCode = 500;
               res.end();

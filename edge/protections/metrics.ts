@@ -1,5 +1,21 @@
 import { Counter, Histogram, type Registry } from "prom-client";
-import type { Protocol } from "./protocol.js";
+import type { Protocol } from "../routing/classify.js";
+
+/** The protocol label of the metrics and logs: the routing decision's protocol, as operators' dashboards have always named it. */
+export const protocolLabel = {
+  grpc: "grpc",
+  "grpc-web": "grpc-web",
+  "grpc-web-text": "grpc-web",
+  "connect-unary": "connect",
+  "connect-stream": "connect",
+  rest: "rest",
+  endpoint: "http",
+  console: "http",
+  unknown: "http",
+} as const satisfies Record<Protocol, string>;
+
+/** A protocol label value. */
+type ProtocolLabel = (typeof protocolLabel)[Protocol];
 
 /** Methods kept as their own label value; any other becomes "other". */
 const knownMethods = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
@@ -10,7 +26,7 @@ export interface RequestOutcome {
   method: string;
   /** The HTTP status; 499 when the client went away before the answer was complete. */
   status: number;
-  protocol: Protocol;
+  protocol: ProtocolLabel;
   durationSeconds: number;
 }
 
@@ -38,8 +54,8 @@ export function createHttpMetrics(registry: Registry) {
   // Label sets are bound once per route, protocol, method and status, and found again by
   // nested lookups rather than by a key string built (and hashed) per request.
   type Series = { duration: ReturnType<typeof duration.labels>; requests: Map<number, ReturnType<typeof requests.labels>> };
-  const bound = new Map<string, Map<Protocol, Map<string, Series>>>();
-  const seriesOf = (route: string, protocol: Protocol, method: string): Series => {
+  const bound = new Map<string, Map<ProtocolLabel, Map<string, Series>>>();
+  const seriesOf = (route: string, protocol: ProtocolLabel, method: string): Series => {
     let byProtocol = bound.get(route);
     if (!byProtocol) bound.set(route, (byProtocol = new Map()));
     let byMethod = byProtocol.get(protocol);

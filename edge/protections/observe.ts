@@ -1,22 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../../services/kit/logger.js";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
-import type { createHttpMetrics } from "./metrics.js";
-import type { Protocol } from "./protocol.js";
+import type { Route } from "../routing/classify.js";
+import { protocolLabel, type createHttpMetrics } from "./metrics.js";
 
 const requestIdPattern = /^[\w.:-]{1,128}$/;
 
 /** Paths logged at debug level: probes and scrapes would drown the log. */
 const quietPaths: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metrics"]);
-
-/** What the edge knows about a request when it arrives. */
-export interface Arrival {
-  path: string;
-  protocol: Protocol;
-  route: string;
-  /** The TCP peer, as connected (read at arrival: an HTTP/2 request loses its socket when its stream closes). */
-  clientAddress: string;
-}
 
 /**
  * Gives the request its id (the client's X-Request-Id when well-formed, else
@@ -40,7 +31,9 @@ export function assignRequestId(req: EdgeRequest, res: EdgeResponse): string {
 export function observeExchange(
   req: EdgeRequest,
   res: EdgeResponse,
-  arrival: Arrival,
+  route: Route,
+  /** The TCP peer, as connected (read at arrival: an HTTP/2 request loses its socket when its stream closes). */
+  clientAddress: string,
   requestId: string,
   metrics: ReturnType<typeof createHttpMetrics>,
   logger: Logger,
@@ -51,18 +44,11 @@ export function observeExchange(
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const status = res.writableFinished ? res.statusCode : 499;
     const method = req.method ?? "";
-    metrics.record({ route: arrival.route, method, status, protocol: arrival.protocol, durationSeconds: seconds });
-    const line = {
-      requestId,
-      method,
-      route: arrival.route,
-      status,
-      protocol: arrival.protocol,
-      durationMs: Math.round(seconds * 1e6) / 1e3,
-      clientAddress: arrival.clientAddress,
-    };
+    const protocol = protocolLabel[route.protocol];
+    metrics.record({ route: route.label, method, status, protocol, durationSeconds: seconds });
+    const line = { requestId, method, route: route.label, status, protocol, durationMs: Math.round(seconds * 1e6) / 1e3, clientAddress };
     if (status >= 500) logger.warn(line, "request");
-    else if (quietPaths.has(arrival.path)) logger.debug(line, "request");
+    else if (quietPaths.has(route.path)) logger.debug(line, "request");
     else logger.info(line, "request");
   });
 }

@@ -1,13 +1,10 @@
-import type { OutgoingHttpHeaders } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToHttpStatus, endStreamFlag, errorToJson, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
-import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { errorDomain } from "../../services/kit/errors.js";
-import type { EdgeRequest, EdgeResponse } from "../http-server.js";
-import { statusJson } from "../rest/errors.js";
-import { trailerFrame } from "../upstream/grpc-wire.js";
-import { isConnectStream, type Protocol } from "./protocol.js";
+
+/** The one error writer, under the name the REST handler imports it by. */
+export { sendError as sendRejection } from "../protocol/send-error.js";
 
 /** What a rejection is made of. */
 export interface RejectionInit {
@@ -29,7 +26,7 @@ export interface RejectionInit {
  * A request the edge refuses itself, before or instead of the service: a
  * ConnectError carrying an ErrorInfo (Launchpad's domain, a stable reason),
  * plus the HTTP status it has where the protocol uses HTTP statuses. Thrown
- * by the edge's own code and written by `sendRejection`.
+ * by the edge's own code and written by `sendError` (edge/protocol/send-error.ts).
  */
 export class Rejection extends ConnectError {
   readonly httpStatus: number;
@@ -88,88 +85,17 @@ export function unsupportedEncoding(encoding: string, accepted: readonly string[
   });
 }
 
-/** The gRPC status headers of an error: grpc-status, grpc-message, grpc-status-details-bin, and its metadata. */
-export function grpcStatusHeaders(error: ConnectError): OutgoingHttpHeaders {
-  return Object.fromEntries(setTrailerStatus(new Headers(), error));
+/** 404 / UNIMPLEMENTED for an RPC path no service of the edge serves. */
+export function unknownMethod(path: string): Rejection {
+  return new Rejection({ code: Code.Unimplemented, reason: "UNKNOWN_METHOD", message: `no method ${path}`, httpStatus: 404 });
 }
 
-/**
- * Answers a rejected request in its own protocol, with the ErrorInfo in each:
- * - gRPC and gRPC-Web: a trailers-only response, one header block with
- *   :status 200, the status (grpc-status, grpc-message,
- *   grpc-status-details-bin) and retry-after, ending the stream (over HTTP/2
- *   one HEADERS frame with END_STREAM); once headers have gone out (the
- *   relay answered first), the status follows as trailers;
- * - Connect unary: the HTTP status with a Connect error JSON body;
- * - Connect streams: HTTP 200 with an end-stream message carrying the error,
- *   since Connect clients map any other status to a generic code;
- * - REST and plain HTTP: the HTTP status with google.rpc.Status JSON.
- * `extraHeaders` are added (e.g. `connection: close`). Other protocols whose
- * headers have gone out can only be cut off: the response is destroyed.
- */
-export function sendRejection(
-  req: EdgeRequest,
-  res: EdgeResponse,
-  protocol: Protocol,
-  rejection: Rejection,
-  extraHeaders: Record<string, string> = {},
-): void {
-  const grpc = protocol === "grpc" || protocol === "grpc-web";
-  if (res.headersSent) {
-    if (!grpc) return void res.destroy();
-    if (protocol === "grpc-web") return void res.end(trailerFrame(grpcStatusHeaders(rejection)));
-    (res as import("node:http2").Http2ServerResponse).addTrailers(grpcStatusHeaders(rejection));
-    return void res.end();
-  }
-
-  const headers: OutgoingHttpHeaders = { ...extraHeaders };
-  rejection.metadata.forEach((value, name) => (headers[name] = value));
-  let status = rejection.httpStatus;
-  let body: Uint8Array | undefined;
-  if (grpc) {
-    status = 200;
-    headers["content-type"] = mediaType(req) || `application/${protocol}`;
-    Object.assign(headers, grpcStatusHeaders(rejection));
-  } else if (protocol === "connect") {
-    if (isConnectStream(req)) {
-      status = 200;
-      headers["content-type"] = mediaType(req);
-      body = endStreamMessage(rejection);
-    } else {
-      headers["content-type"] = "application/json";
-      body = errorToJsonBytes(rejection, {});
-    }
-  } else {
-    headers["content-type"] = "application/json";
-    body = Buffer.from(JSON.stringify(statusJson(rejection)));
-  }
-
-  res.statusCode = status;
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value!);
-  if (body === undefined) {
-    // No body, not even an empty one: over HTTP/2 a response ended before its
-    // headers went out is one HEADERS frame with END_STREAM, gRPC's
-    // trailers-only answer (an empty write would send the headers alone).
-    res.end();
-    return;
-  }
-  res.setHeader("content-length", body.byteLength);
-  res.end(body);
+/** 404 / NOT_FOUND for a REST path no http rule matches. */
+export function routeNotFound(path: string): Rejection {
+  return new Rejection({ code: Code.NotFound, reason: "ROUTE_NOT_FOUND", message: `no route for ${path}`, httpStatus: 404 });
 }
 
-function mediaType(req: EdgeRequest): string {
-  return (req.headers["content-type"] ?? "").split(";")[0]!.trim();
-}
-
-/**
- * A Connect end-stream message carrying the error: flags 0b10, then the
- * JSON's length and bytes. Its metadata (retry-after) is in the response
- * headers already; clients would add the two together.
- */
-function endStreamMessage(error: ConnectError): Buffer {
-  const payload = Buffer.from(JSON.stringify({ error: errorToJson(error, undefined) }));
-  const prefix = Buffer.alloc(5);
-  prefix.writeUInt8(endStreamFlag, 0);
-  prefix.writeUInt32BE(payload.length, 1);
-  return Buffer.concat([prefix, payload]);
+/** 415 / UNIMPLEMENTED for a content type the edge does not speak on an RPC path. */
+export function unsupportedMediaType(type: string): Rejection {
+  return new Rejection({ code: Code.Unimplemented, reason: "UNSUPPORTED_MEDIA_TYPE", message: `unsupported content type "${type}"`, httpStatus: 415 });
 }

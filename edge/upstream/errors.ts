@@ -1,30 +1,37 @@
-import { fromBinary } from "@bufbuild/protobuf";
+import type { IncomingHttpHeaders } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
+import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { Rejection } from "../protections/rejections.js";
 
-const typePrefix = "type.googleapis.com/";
+const statusNames = ["grpc-status", "grpc-message", "grpc-status-details-bin"] as const;
 
 /**
- * An upstream gRPC status as a clean Connect error: the same code and
- * message, and the google.rpc details from grpc-status-details-bin, but none
- * of the upstream's headers or trailers.
+ * An upstream gRPC status (trailers, or the headers of a trailers-only
+ * answer) as a clean Connect error, read by connect-es: the same code and
+ * message, and the google.rpc details from grpc-status-details-bin, but
+ * none of the upstream's headers or trailers. Undefined for OK.
  */
-export function connectErrorOf(code: number, message: string, detailsBin: string | undefined): ConnectError {
-  const known: Code = code in Code ? code : Code.Unknown;
-  const error = new ConnectError(message || Code[known], known);
-  if (detailsBin) {
-    try {
-      for (const any of fromBinary(StatusSchema, Buffer.from(detailsBin, "base64")).details) {
-        error.details.push({ type: any.typeUrl.startsWith(typePrefix) ? any.typeUrl.slice(typePrefix.length) : any.typeUrl, value: any.value });
-      }
-    } catch {
-      // Undecodable details are dropped, the status stays.
-    }
+export function upstreamErrorOf(status: IncomingHttpHeaders): ConnectError | undefined {
+  const headers = new Headers();
+  for (const name of statusNames) {
+    const value = status[name];
+    if (typeof value === "string") headers.set(name, value);
   }
-  return error;
+  let found: ConnectError | undefined;
+  try {
+    found = findTrailerError(headers);
+  } catch {
+    // Undecodable details or a grpc-message that is not percent-encoding: the code and message stay, as sent.
+    const code = Number(headers.get("grpc-status"));
+    found = new ConnectError(headers.get("grpc-message") ?? "", code in Code ? code : Code.Unknown);
+  }
+  if (!found) return undefined;
+  const clean = new ConnectError(found.rawMessage, found.code);
+  clean.details = found.details;
+  return clean;
 }
 
-/** UNAVAILABLE for an upstream that cannot be reached or went away mid-call. */
-export function unavailable(): ConnectError {
-  return new ConnectError("the service is unavailable; retry", Code.Unavailable);
+/** UNAVAILABLE (SERVICE_UNAVAILABLE) for an upstream that cannot be reached or went away mid-call. */
+export function unavailable(): Rejection {
+  return new Rejection({ code: Code.Unavailable, reason: "SERVICE_UNAVAILABLE", message: "the service is unavailable; retry" });
 }

@@ -1,8 +1,9 @@
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { EdgeResponse } from "../http-server.js";
-import { connectErrorOf, unavailable } from "./errors.js";
-import { createFrameReader, firstMessage, frame, grpcTimeout } from "./grpc-wire.js";
+import { Rejection } from "../protections/rejections.js";
+import { createFrameReader, createFrameSplitter, frame, grpcTimeout, messageOf } from "../protocol/wire.js";
+import { unavailable, upstreamErrorOf } from "./errors.js";
 import type { VouchForClient } from "./client-identity.js";
 import type { createSessionPool } from "./http2-sessions.js";
 
@@ -46,6 +47,8 @@ function headerOf(headers: RequestHeaders, name: string): string | undefined {
 class Call {
   /** The headers or trailers carrying grpc-status, once received. */
   private status: IncomingHttpHeaders | undefined;
+  /** The grpc-encoding of the upstream's messages. */
+  encoding = "identity";
   /** Why the edge ended the call itself, if it did. */
   private endedByEdge: ConnectError | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
@@ -68,6 +71,8 @@ class Call {
       this.timer = setTimeout(() => this.end(new ConnectError("the deadline passed", Code.DeadlineExceeded)), options.timeoutMs + 50);
     }
     stream.on("response", (response) => {
+      const encoding = response["grpc-encoding"];
+      if (typeof encoding === "string") this.encoding = encoding;
       if (response["grpc-status"] !== undefined) this.status = response;
     });
     stream.on("trailers", (trailers) => {
@@ -87,9 +92,7 @@ class Call {
     if (byEdge) return byEdge;
     const status = this.status;
     if (!status) return unavailable();
-    const code = Number(status["grpc-status"]);
-    if (code === 0) return undefined;
-    return connectErrorOf(code, decodeURIComponent(String(status["grpc-message"] ?? "")), status["grpc-status-details-bin"] as string | undefined);
+    return upstreamErrorOf(status);
   }
 
   /** Releases the call; a call that did not finish is reset upstream. */
@@ -108,6 +111,8 @@ class Call {
  * call.
  */
 export function createUpstream(address: string, sessions: ReturnType<typeof createSessionPool>, vouchForClient: VouchForClient) {
+  /** A compressed response message may inflate to this much: grpc-js's own default receive limit. */
+  const maxMessageBytes = 4 * 1024 * 1024;
   function start(path: string, options: ForwardOptions): Call {
     const headers: OutgoingHttpHeaders = { ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" };
     for (const name of forwardedHeaders) {
@@ -127,13 +132,14 @@ export function createUpstream(address: string, sessions: ReturnType<typeof crea
 
   /** The call's messages, then its status: an error unless OK. */
   async function* messages(call: Call): AsyncGenerator<Uint8Array> {
-    const read = createFrameReader();
+    const read = createFrameReader(() => call.encoding, maxMessageBytes);
     let finished = false;
     try {
       try {
         for await (const chunk of call.stream) yield* read(chunk as Buffer);
-      } catch {
-        // The stream failed: the edge's own reason, a status already read, or a lost upstream.
+      } catch (error) {
+        // A message the edge cannot inflate ends the call; otherwise the stream failed: the edge's own reason, a status already read, or a lost upstream.
+        if (error instanceof Rejection) throw error;
       }
       finished = true;
       const failure = call.failure();
@@ -144,6 +150,9 @@ export function createUpstream(address: string, sessions: ReturnType<typeof crea
   }
 
   return {
+    /** The upstream's address, for the gRPC relay's own calls on the same sessions. */
+    address,
+
     /** One request, one response: read with plain listeners, the cheapest way Node offers. */
     unary(path: string, request: Uint8Array, options: ForwardOptions): Promise<Uint8Array> {
       return new Promise((resolve, reject) => {
@@ -155,8 +164,8 @@ export function createUpstream(address: string, sessions: ReturnType<typeof crea
           call.done(true);
           const failure = call.failure();
           if (failure) return reject(failure);
-          const response = firstMessage(chunks);
-          if (response) resolve(response);
+          const [response] = createFrameSplitter().split(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+          if (response) Promise.resolve(messageOf(response, call.encoding, maxMessageBytes)).then(resolve, reject);
           else reject(new ConnectError("the service sent no response", Code.Internal));
         });
         call.stream.end(frame(request));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createFrameSplitter, frame, isCompressedFrame, trailerFrame } from "../../edge/upstream/grpc-wire.js";
+import { createFrameSplitter, frame, isCompressedFrame, trailerFrame } from "../../edge/protocol/wire.js";
 
 describe("the gRPC wire format the edge reads and writes", () => {
   const frames = [frame(new Uint8Array(0)), frame(Buffer.from("hello")), frame(Buffer.alloc(10_000, 7)), frame(Buffer.from("x"))];
@@ -24,9 +24,9 @@ describe("the gRPC wire format the edge reads and writes", () => {
   it("reads the compressed flag, and frames gRPC-Web trailers as header lines flagged 0x80", () => {
     expect(isCompressedFrame(Buffer.from([1, 0, 0, 0, 0]))).toBe(true);
     expect(isCompressedFrame(frame(Buffer.from("x")))).toBe(false);
-    const trailers = trailerFrame({ "grpc-status": "8", "grpc-message": "too%20large" });
+    const trailers = trailerFrame(new Headers({ "grpc-status": "8", "grpc-message": "too%20large" }));
     expect(trailers[0]).toBe(0x80);
     expect(trailers.readUInt32BE(1)).toBe(trailers.length - 5);
-    expect(trailers.subarray(5).toString()).toBe("grpc-status: 8\r\ngrpc-message: too%20large\r\n");
+    expect(trailers.subarray(5).toString()).toBe("grpc-message: too%20large\r\ngrpc-status: 8\r\n");
   });
 });

@@ -22,6 +22,10 @@ import {
   type ProtectionDeps,
 } from "../../edge/protections/index.js";
 import { contentSecurityPolicy, isTls, setSecurityHeaders } from "../../edge/protections/security-headers.js";
+import { compileBindings } from "../../edge/rest/bindings.js";
+import { createClassifier } from "../../edge/routing/classify.js";
+import { createUpstream } from "../../edge/upstream/forward.js";
+import { createSessionPool } from "../../edge/upstream/http2-sessions.js";
 import type { CredentialVerifier, Principal } from "../../services/kit/auth/principal.js";
 import { loadConfig } from "../../services/kit/config.js";
 import { capturedLogger } from "../support/captured-logger.js";
@@ -32,6 +36,14 @@ const allowedOrigin = "https://console.example.com";
 const getUserPath = "/launchpad.user.v1.UserService/GetUser";
 const maxBodyBytes = 1024;
 const oversizedName = "users/" + "x".repeat(2 * maxBodyBytes);
+
+/** The edge's routing decision over UserService and its REST rules; no call goes upstream here. */
+const classify = createClassifier({
+  services: [{ service: UserService, upstream: createUpstream("127.0.0.1:1", createSessionPool(), () => undefined) }],
+  bindings: compileBindings([UserService]),
+  endpoints: new Set(["/healthz", "/.well-known/jwks.json", "/docs"]),
+  isConsoleFile: () => false,
+});
 
 const baseConfig: ProtectionConfig = {
   corsOrigins: [allowedOrigin],
@@ -65,7 +77,7 @@ async function startProtected(
 ): Promise<Protected> {
   const registry = new Registry();
   const { logger, lines: logs } = capturedLogger("edge");
-  const protections = createProtections({ ...baseConfig, ...config }, { registry, logger, ...deps });
+  const protections = createProtections({ ...baseConfig, ...config }, { registry, logger, classify, ...deps });
   const reached: string[] = [];
   const served: string[] = [];
   const connect = connectNodeAdapter({
@@ -429,7 +441,7 @@ describe("request size limits", () => {
   it("maxHeaderBytes is 16 KiB, and Node answers 431 above it before any handler runs", async () => {
     expect(maxHeaderBytes).toBe(16 * 1024);
     const { logger } = capturedLogger("edge");
-    const protections = createProtections(baseConfig, { registry: new Registry(), logger });
+    const protections = createProtections(baseConfig, { registry: new Registry(), logger, classify });
     const reached: string[] = [];
     const server = createHttp1Server({ maxHeaderSize: maxHeaderBytes }, protections.wrap((req, res) => {
       reached.push(req.url ?? "");
@@ -682,12 +694,12 @@ describe("metrics and request logs", () => {
         { route: getUserPath, method: "POST", status: "200", protocol: "connect" },
         { route: getUserPath, method: "POST", status: "200", protocol: "grpc" },
         { route: getUserPath, method: "POST", status: "200", protocol: "grpc-web" },
-        { route: "other", method: "GET", status: "200", protocol: "rest" },
+        { route: "/v1/{name=users/*}", method: "GET", status: "200", protocol: "rest" },
         { route: "/healthz", method: "GET", status: "200", protocol: "http" },
         { route: "/.well-known/jwks.json", method: "GET", status: "404", protocol: "http" },
         { route: "other", method: "GET", status: "404", protocol: "http" },
-        { route: "other", method: "POST", status: "413", protocol: "rest" },
-        { route: "other", method: "GET", status: "429", protocol: "rest" },
+        { route: "/v1/users", method: "POST", status: "413", protocol: "rest" },
+        { route: "/v1/{name=users/*}", method: "GET", status: "429", protocol: "rest" },
       ]),
     );
     expect(requests.map((labels) => labels.route)).not.toContain("/v1/users/123");
@@ -696,8 +708,8 @@ describe("metrics and request logs", () => {
     expect(durations.every((labels) => !("status" in labels))).toBe(true);
   });
 
-  it("name REST routes with the routeOf hook", async () => {
-    const edge = await startProtected({}, { routeOf: (req) => ((req.url ?? "").startsWith("/v1/users/") ? "/v1/{name=users/*}" : undefined) });
+  it("name REST requests by their http rule's template, and paths no rule serves \"other\"", async () => {
+    const edge = await startProtected();
     await http1Request(edge.port, { path: "/v1/users/123" });
     await http1Request(edge.port, { path: "/v1/other" });
     const requests = await labelSets(edge.registry, "http_requests_total");
@@ -715,7 +727,7 @@ describe("metrics and request logs", () => {
     expect(generated.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
     const lines = edge.logs.map((line) => JSON.parse(line)).filter((line) => line.msg === "request");
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatchObject({ level: "info", requestId: "req-42", method: "GET", route: "other", status: 200, protocol: "rest", clientAddress: "127.0.0.1" });
+    expect(lines[0]).toMatchObject({ level: "info", requestId: "req-42", method: "GET", route: "/v1/{name=users/*}", status: 200, protocol: "rest", clientAddress: "127.0.0.1" });
     expect(lines[0].durationMs).toBeTypeOf("number");
     expect(lines[1].requestId).toBe(generated.headers["x-request-id"]);
     expect(edge.logs.join("")).not.toContain("secret=s");
