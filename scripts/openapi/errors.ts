@@ -2,14 +2,19 @@ import type { DescMessage, FileRegistry } from "@bufbuild/protobuf";
 import type { Code } from "@connectrpc/connect";
 import { CodeSchema } from "../../gen/google/rpc/code_pb.js";
 import { httpStatusOf } from "../../edge/rest/errors.js";
+import { restRefusalReasons } from "../../edge/rest/refusals.js";
 import { refTo, type Json, type SchemaBuilder } from "./schemas.js";
 
 /** Reusable error responses under #/components/responses, by HTTP status. */
 const errorResponses: Record<string, { name: string; description: string }> = {
   "400": {
     name: "BadRequest",
-    description:
+    description: [
       "INVALID_ARGUMENT (malformed JSON, a missing required field, a bad value: `details` holds a `google.rpc.BadRequest` with field violations), FAILED_PRECONDITION or OUT_OF_RANGE (`details` holds a `google.rpc.ErrorInfo` whose `reason` says which rule).",
+      `A request that maps onto no request message is refused by the edge itself, as INVALID_ARGUMENT whose \`ErrorInfo\` \`reason\` says why: ${Object.entries(restRefusalReasons)
+        .map(([reason, meaning]) => `\`${reason}\`, ${meaning}`)
+        .join("; ")}.`,
+    ].join(" "),
   },
   "401": { name: "Unauthenticated", description: "UNAUTHENTICATED: no credentials, or an expired, revoked or unknown token or API key." },
   "403": { name: "PermissionDenied", description: "PERMISSION_DENIED: the caller's role does not grant the method's permission." },

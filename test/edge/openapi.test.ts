@@ -25,6 +25,7 @@ import { createDocsEndpoints } from "../../edge/endpoints/docs.js";
 import { startEdge, type RunningEdge } from "../../edge/main.js";
 import { loadEdgeConfig } from "../../edge/config.js";
 import { compileBindings, findBinding } from "../../edge/rest/bindings.js";
+import { restRefusalReasons } from "../../edge/rest/refusals.js";
 import { generateOpenApiJson } from "../../scripts/openapi/generate.js";
 import { capturedLogger } from "../support/captured-logger.js";
 
@@ -299,6 +300,11 @@ describe("the OpenAPI document and the REST router", () => {
 
       expect(Object.keys(operation["responses"])[0], id).toBe(String(binding.successStatus));
     }
+  });
+
+  it("agree on the ErrorInfo reasons the edge refuses a REST request with", () => {
+    const description: string = doc["components"]["responses"]["BadRequest"]["description"];
+    for (const reason of Object.keys(restRefusalReasons)) expect(description).toContain(`\`${reason}\``);
   });
 });
 
