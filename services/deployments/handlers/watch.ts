@@ -11,19 +11,21 @@ import { deploymentFilterFields, deploymentMatcher, eventMatcher } from "../filt
 import { deploymentIdOf, deploymentNotFound, toDeployment, toEvent } from "../resources.js";
 import type { EventRecord } from "../store/types.js";
 import type { WatchItem } from "../watch/hub.js";
+import { WatchResponses, type WatchMessages } from "../watch/responses.js";
 import type { DeploymentServiceDeps } from "./deps.js";
 
 /** A response schema of a watch method: both share `change`, `heartbeat` and `revision`. */
 type WatchSchema = typeof WatchDeploymentResponseSchema | typeof WatchDeploymentsResponseSchema;
 
 /**
- * The response messages of one watch method, built once per change and
- * shared by every watcher it goes to (the server also encodes each once).
+ * The response messages of one watch method: each change's built once and
+ * shared by every watcher it goes to (the server also encodes each once),
+ * every one counted as sent.
  */
-function sharedMessages<S extends WatchSchema>(schema: S) {
+function sharedMessages<S extends WatchSchema>(schema: S, sent: () => void): WatchMessages<MessageShape<S>> {
   const changes = new WeakMap<EventRecord, MessageShape<S>>();
   let heartbeat: { revision: number; message: MessageShape<S> } | undefined;
-  return (item: WatchItem): MessageShape<S> => {
+  const of = (item: WatchItem): MessageShape<S> => {
     if (item.kind === "heartbeat") {
       if (heartbeat?.revision !== item.revision) {
         const message = create(schema, { kind: { case: "heartbeat", value: {} }, revision: BigInt(item.revision) } as never);
@@ -39,57 +41,56 @@ function sharedMessages<S extends WatchSchema>(schema: S) {
     }
     return message;
   };
-}
-
-/** Relays hub items as response messages, counting them. */
-async function* relay<T>(items: AsyncIterable<WatchItem>, messageOf: (item: WatchItem) => T, sent: () => void) {
-  for await (const item of items) {
-    sent();
-    yield messageOf(item);
-  }
+  return {
+    of(item) {
+      sent();
+      return of(item);
+    },
+    release(snapshot) {
+      snapshot.kind = { case: undefined };
+    },
+  };
 }
 
 /**
  * DeploymentService's watch streams: a snapshot (unless resuming), then
  * every matching change in revision order, with heartbeats, from the hub.
- * Snapshots are sent from their own generator, so a long-lived stream does
- * not keep its snapshot in memory.
  */
 export function createWatchHandlers({ store, hub, metrics, snapshotLimit }: DeploymentServiceDeps) {
-  const oneMessages = sharedMessages(WatchDeploymentResponseSchema);
-  const manyMessages = sharedMessages(WatchDeploymentsResponseSchema);
   const sent = () => metrics.watchMessageSent();
+  const oneMessages = sharedMessages(WatchDeploymentResponseSchema, sent);
+  const manyMessages = sharedMessages(WatchDeploymentsResponseSchema, sent);
 
-  async function* snapshotOfOne(name: string, id: string) {
+  const snapshotOfOne = (name: string, id: string) => async () => {
     const deployment = await store.get(id);
     if (!deployment) throw deploymentNotFound(name);
-    yield create(WatchDeploymentResponseSchema, {
+    const message = create(WatchDeploymentResponseSchema, {
       kind: { case: "snapshot", value: toDeployment(deployment) },
       revision: BigInt(deployment.revision),
     });
-    return deployment.revision;
-  }
+    return { message, revision: deployment.revision };
+  };
 
-  async function* snapshotOfMany(terms: FilterTerm[]) {
+  const snapshotOfMany = (terms: FilterTerm[]) => async () => {
     const snapshot = await store.snapshot(terms, snapshotLimit);
-    yield create(WatchDeploymentsResponseSchema, {
+    const message = create(WatchDeploymentsResponseSchema, {
       kind: { case: "snapshot", value: { deployments: snapshot.deployments.map(toDeployment) } },
       revision: BigInt(snapshot.revision),
     });
-    return snapshot.revision;
-  }
+    return { message, revision: snapshot.revision };
+  };
 
   return {
-    async *watchDeployment(request, context) {
+    watchDeployment(request, context) {
       const id = deploymentIdOf(request.name);
-      const from = request.resumeRevision === 0n ? yield* snapshotOfOne(request.name, id) : Number(request.resumeRevision);
-      yield* relay(hub.subscribe(from, deploymentMatcher(id), context.signal), oneMessages, sent);
+      const start = request.resumeRevision === 0n ? snapshotOfOne(request.name, id) : Number(request.resumeRevision);
+      return new WatchResponses(start, (from) => hub.subscribe(from, deploymentMatcher(id), context.signal), oneMessages);
     },
 
-    async *watchDeployments(request, context) {
+    watchDeployments(request, context) {
       const terms = parseFilter(request.filter, deploymentFilterFields);
-      const from = request.resumeRevision === 0n ? yield* snapshotOfMany(terms) : Number(request.resumeRevision);
-      yield* relay(hub.subscribe(from, eventMatcher(terms), context.signal), manyMessages, sent);
+      const start = request.resumeRevision === 0n ? snapshotOfMany(terms) : Number(request.resumeRevision);
+      return new WatchResponses(start, (from) => hub.subscribe(from, eventMatcher(terms), context.signal), manyMessages);
     },
   } satisfies Partial<Handlers<typeof DeploymentService>>;
 }

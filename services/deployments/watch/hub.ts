@@ -51,7 +51,7 @@ export interface WatchHub {
    * one with unavailable/SERVER_STOPPING (both with metadata resume_revision).
    * Aborting `signal` or calling return() ends the iteration at once.
    */
-  subscribe(fromRevision: number, matches: (event: EventRecord) => boolean, signal: AbortSignal): AsyncIterable<WatchItem>;
+  subscribe(fromRevision: number, matches: (event: EventRecord) => boolean, signal: AbortSignal): AsyncIterableIterator<WatchItem>;
   /** Subscriptions not yet ended. */
   openStreams(): number;
   /** Stops timers and the listener and ends every subscription with SERVER_STOPPING. */
