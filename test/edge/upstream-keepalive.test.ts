@@ -9,11 +9,14 @@ import { within } from "../support/edge-protocols.js";
 
 const watchPath = "/test.Keepalive/Watch";
 const echoPath = "/test.Keepalive/Echo";
-const bytes = { serialize: (message: Buffer) => message, deserialize: (message: Buffer) => message };
-const service: ServiceDefinition = {
-  Watch: { path: watchPath, requestStream: false, responseStream: true, requestSerialize: bytes.serialize, requestDeserialize: bytes.deserialize, responseSerialize: bytes.serialize, responseDeserialize: bytes.deserialize },
-  Echo: { path: echoPath, requestStream: false, responseStream: false, requestSerialize: bytes.serialize, requestDeserialize: bytes.deserialize, responseSerialize: bytes.serialize, responseDeserialize: bytes.deserialize },
-};
+
+/** A method whose messages are bytes, passed as they are. */
+function bytesMethod(path: string, responseStream: boolean) {
+  const same = (message: Buffer) => message;
+  return { path, requestStream: false, responseStream, requestSerialize: same, requestDeserialize: same, responseSerialize: same, responseDeserialize: same };
+}
+
+const service: ServiceDefinition = { Watch: bytesMethod(watchPath, true), Echo: bytesMethod(echoPath, false) };
 
 /** A real grpc-js server: Watch sends one message and then stays open; Echo answers with its request. */
 async function startService(): Promise<{ port: number; stop(): void }> {
@@ -110,14 +113,14 @@ describe("upstream sessions", () => {
   const echo = (upstream: Upstream) => upstream.unary(echoPath, Buffer.from("echo"), { headers: {}, timeoutMs: 5_000 });
 
   it("fail an open watch with UNAVAILABLE once keepalive PINGs go unanswered, and the next call after the upstream is back succeeds", async () => {
-    const upstream = upstreamThroughLink({ keepaliveIntervalMs: 200, keepaliveTimeoutMs: 200 });
+    const upstream = upstreamThroughLink({ keepaliveIntervalMs: 200, keepaliveTimeoutMs: 1_000 });
     const watch = upstream.serverStream(watchPath, Buffer.from("watch"), { headers: {}, timeoutMs: undefined });
     const first = await watch.next();
     expect(Buffer.from(first.value as Uint8Array).toString()).toBe("snapshot");
 
     link.mode = "black hole";
     // Without keepalive this waits forever: the socket stays open and no deadline applies to a watch.
-    // The bound is generous (PINGs every 200 ms, 200 ms to answer); it is no speed figure.
+    // The bound is generous (PINGs every 200 ms, 1 s to answer); it is no speed figure.
     expect(await within(outcome(watch.next()), 10_000, "the watch to fail")).toBe("Unavailable");
 
     link.mode = "forward";
@@ -145,5 +148,7 @@ describe("upstream sessions", () => {
       answer = await outcome(echo(upstream));
     }
     expect(answer).toBe("ok");
+    // One refused connect, then the one that succeeded: none in between.
+    expect(link.accepts).toBe(2);
   });
 });
