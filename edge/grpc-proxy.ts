@@ -132,7 +132,8 @@ export function createGrpcRelay(options: {
 }) {
   return function relay(req: EdgeRequest, res: EdgeResponse, route: Route): void {
     const protocol = route.protocol as RelayedProtocol;
-    if (!route.rpc) return sendError(req, res, protocol, unknownMethod(route.path));
+    // Introspection (no upstream) reaches the relay only in text mode, which connect-node does not speak.
+    if (!route.rpc?.upstream) return sendError(req, res, protocol, unknownMethod(route.path));
     const { path, method, upstream: owner } = route.rpc;
     const encoding = (req.headers["grpc-encoding"] as string | undefined) ?? "identity";
     const compressed = encoding !== "identity";

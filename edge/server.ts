@@ -4,6 +4,8 @@ import { Code, createContextKey, createContextValues } from "@connectrpc/connect
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ServerReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ServerReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { DeploymentService } from "../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import { UserService } from "../gen/launchpad/user/v1/user_service_pb.js";
 import { createRemoteVerifier } from "../services/kit/auth/remote-verifier.js";
@@ -22,7 +24,7 @@ import { Rejection, routeNotFound, unknownMethod } from "./protections/rejection
 import { sendError } from "./protocol/send-error.js";
 import { createRestHandler } from "./rest/handler.js";
 import { createClassifier, type Protocol } from "./routing/classify.js";
-import { reflectionPassthroughServices, reflectionRequestMaxBytes, startIntrospection } from "./introspection.js";
+import { introspectionRoutes } from "./introspection.js";
 import { loadProxySecret } from "../services/kit/proxy-secret.js";
 import { createClientVouching } from "./upstream/client-identity.js";
 import { createUpstream } from "./upstream/forward.js";
@@ -51,8 +53,6 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   const users = createUpstream(config.usersAddress, sessions, vouchForClient);
   const deployments = createUpstream(config.deploymentsAddress, sessions, vouchForClient);
   const services = [UserService, DeploymentService];
-  const introspection = await startIntrospection(services.map((s) => s.typeName));
-  const introspectionUpstream = createUpstream(introspection.address, sessions, vouchForClient);
   const grpcRelay = createGrpcRelay({ sessions, vouchForClient, maxBodyBytes: config.maxBodyBytes, defaultTimeoutMs: config.requestTimeout });
   const readiness = createReadiness({ users: config.usersAddress, deployments: config.deploymentsAddress });
   const jwks = createJwksDocument(users);
@@ -71,17 +71,13 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     logger,
   });
   const connectUnary = createConnectUnary(routes, { defaultTimeoutMs: config.requestTimeout, maxBodyBytes: config.maxBodyBytes });
-  const reflectionRoutes = [...reflectionPassthroughServices, Health].map((service) => ({
-    service,
-    upstream: introspectionUpstream,
-    readMaxBytes: reflectionRequestMaxBytes,
-  }));
+  const introspection = introspectionRoutes(services.map((service) => service.typeName));
   const connect = connectNodeAdapter({
     ...connectHandlerOptions(config.maxBodyBytes),
-    routes: connectRoutes([...routes, ...reflectionRoutes], {
-      defaultTimeoutMs: config.requestTimeout,
-      clientAddress: (context) => context.values.get(clientAddressKey),
-    }),
+    routes(router) {
+      connectRoutes(routes, { defaultTimeoutMs: config.requestTimeout, clientAddress: (context) => context.values.get(clientAddressKey) })(router);
+      introspection(router);
+    },
     contextValues: (req) => createContextValues().set(clientAddressKey, req.socket.remoteAddress),
     // Reached only by RPC paths with a content type connect-node does not take either.
     fallback: (req, res) => sendError(req, res, "connect-unary", unknownMethod(req.url ?? "")),
@@ -109,16 +105,17 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   });
   const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
   const classify = createClassifier({
-    services: [...routes, ...reflectionRoutes],
+    services: [...routes, ...[Health, ServerReflectionV1, ServerReflectionV1alpha].map((service) => ({ service, upstream: undefined }))],
     bindings: rest.bindings,
     endpoints: new Set(Object.keys(endpoints)),
     isConsoleFile: (path) => consoleFiles.has(path),
   });
   const protections = createProtections(config, { registry, logger, verifier, classify });
   const handlers: Record<Protocol, RoutedHandler> = {
-    grpc: (req, res, route) => ("stream" in req ? grpcRelay(req, res, route) : connect(req, res)),
-    "grpc-web": (req, res, route) => (req.method === "POST" ? grpcRelay(req, res, route) : connect(req, res)),
-    "grpc-web-text": (req, res, route) => (req.method === "POST" ? grpcRelay(req, res, route) : connect(req, res)),
+    // Relayed when a service owns the method; introspection is served in-process by connect-node.
+    grpc: (req, res, route) => ("stream" in req && route.rpc?.upstream !== undefined ? grpcRelay(req, res, route) : connect(req, res)),
+    "grpc-web": (req, res, route) => (route.rpc?.upstream !== undefined ? grpcRelay(req, res, route) : connect(req, res)),
+    "grpc-web-text": (req, res, route) => grpcRelay(req, res, route),
     "connect-unary": (req, res, route) => {
       if (!route.rpc) return sendError(req, res, route.protocol, unknownMethod(route.path));
       if (!connectUnary(req, res, route)) connect(req, res);
@@ -152,7 +149,6 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     async close() {
       await protections.close();
       verifier.close();
-      introspection.close();
       sessions.close();
       readiness.close();
     },

@@ -19,11 +19,11 @@ export type Protocol =
 /** How an RPC's messages are encoded. */
 export type Codec = "proto" | "json";
 
-/** A served RPC: its descriptor, its path, and the upstream that owns it. */
+/** A served RPC: its descriptor, its path, and the upstream that owns it (none when the edge answers it itself). */
 export interface RpcTarget {
   method: DescMethod;
   path: string;
-  upstream: Upstream;
+  upstream: Upstream | undefined;
 }
 
 /** Everything the edge decides about a request before anything answers it. */
@@ -42,7 +42,7 @@ export interface Route {
 
 /** What the classifier knows: the services and their upstreams, the REST bindings, the fixed endpoints and console files. */
 export interface ClassifierOptions {
-  services: readonly { service: DescService; upstream: Upstream }[];
+  services: readonly { service: DescService; upstream: Upstream | undefined }[];
   bindings: readonly RestBinding[];
   /** Paths of the fixed endpoints (GET), each its own label. */
   endpoints: ReadonlySet<string>;
