@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { sql, type Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { compiledRead } from "../../services/kit/database/compiled-read.js";
 import { containsIgnoringCase } from "../../services/kit/database/contains.js";
 import { filterCondition } from "../../services/kit/database/filter-condition.js";
 import { keysetAfter } from "../../services/kit/database/keyset.js";
@@ -142,6 +143,17 @@ describe.each(await storeTargets())("openDatabase and query helpers on $name", (
     expect(isUniqueViolation(await failure(insert(["b", "one", 1, 0])))).toBe(true);
     expect(isUniqueViolation(await failure(sql`select * from missing_table`.execute(database.db)))).toBe(false);
     expect(isUniqueViolation(new Error("duplicate"))).toBe(false);
+  });
+
+  it("compiledRead runs one compiled query with each call's arguments, in their places among fixed parameters", async () => {
+    await insert(["a", "one", 1, 0], ["b", "two", 2, 0], ["c", "three", 3, 0], ["d", "four", 4, 0]);
+    const { db } = database;
+    const ranked = compiledRead(db, (above: string, notNamed: string) =>
+      db.selectFrom("items").select("id").where("rank", ">", 1).where("id", ">", above).where("name", "!=", notNamed).orderBy("id"));
+    expect(ids(await ranked("a", "three"))).toEqual(["b", "d"]);
+    expect(ids(await ranked("b", "four"))).toEqual(["c"]);
+    expect(ids(await ranked("", "one"))).toEqual(["b", "c", "d"]);
+    expect(() => compiledRead(db, (column: string) => db.selectFrom("items").select(sql.ref(column).as("x")))).toThrow(/bound parameters/);
   });
 
   if (target.name === "sqlite") it("SQLite runs with WAL, synchronous FULL, a busy timeout and foreign keys", async () => {

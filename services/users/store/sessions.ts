@@ -1,11 +1,12 @@
 import type { Kysely, Selectable } from "kysely";
 import { sessionSubjectName } from "../../kit/auth/identity-subjects.js";
+import { compiledRead } from "../../kit/database/compiled-read.js";
 import type { Database } from "../../kit/database/open-database.js";
 import { fromStoredTime, toStoredTime } from "../../kit/database/times.js";
 import { recordIdentityChange, userSubject } from "./identity-changes.js";
 import type { RefreshTokensTable, SessionsTable, UserSchema } from "./schema.js";
 import type { RefreshTokenRecord, SessionRecord, UserStore } from "./types.js";
-import { toUserRecord } from "./users.js";
+import { createGetUser } from "./users.js";
 
 /** Sessions and their refresh tokens. */
 export function createSessionQueries(
@@ -15,6 +16,14 @@ export function createSessionQueries(
   "createSession" | "getSession" | "getSessionUser" | "getRefreshToken" | "rotateRefreshToken" | "revokeSession" | "revokeUserSessions"
 > {
   const { db } = database;
+  const sessionById = compiledRead(db, (id: string) => db.selectFrom("sessions").selectAll().where("id", "=", id));
+  const getUser = createGetUser(db);
+
+  async function getSession(id: string): Promise<SessionRecord | undefined> {
+    const [row] = await sessionById(id);
+    return row && toSessionRecord(row);
+  }
+
   return {
     createSession(session, token) {
       return db.transaction().execute(async (trx) => {
@@ -23,33 +32,15 @@ export function createSessionQueries(
       });
     },
 
-    async getSession(id) {
-      const row = await db.selectFrom("sessions").selectAll().where("id", "=", id).executeTakeFirst();
-      return row && toSessionRecord(row);
-    },
+    getSession,
 
+    // Two point reads, not a join: SQLite (built with STAT4) prepares a join
+    // anew every time its parameter is bound, and better-sqlite3 then
+    // compiles a new row constructor for each call.
     async getSessionUser(sessionId) {
-      const row = await db
-        .selectFrom("sessions")
-        .innerJoin("users", "users.id", "sessions.user_id")
-        .selectAll("users")
-        .select([
-          "sessions.id as session_id",
-          "sessions.create_time as session_create_time",
-          "sessions.expire_time as session_expire_time",
-          "sessions.revoke_time as session_revoke_time",
-        ])
-        .where("sessions.id", "=", sessionId)
-        .executeTakeFirst();
-      if (!row) return undefined;
-      const session = toSessionRecord({
-        id: row.session_id,
-        user_id: row.id,
-        create_time: row.session_create_time,
-        expire_time: row.session_expire_time,
-        revoke_time: row.session_revoke_time,
-      });
-      return { session, user: toUserRecord(row) };
+      const session = await getSession(sessionId);
+      const user = session && (await getUser(session.userId));
+      return user && { session, user };
     },
 
     async getRefreshToken(id) {

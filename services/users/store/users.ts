@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from "kysely";
 import { DomainError } from "../../kit/errors.js";
 import type { FilterTerm } from "../../kit/filter.js";
+import { compiledRead } from "../../kit/database/compiled-read.js";
 import { filterCondition } from "../../kit/database/filter-condition.js";
 import { keysetAfter } from "../../kit/database/keyset.js";
 import type { Database } from "../../kit/database/open-database.js";
@@ -41,6 +42,15 @@ export function toUserRecord(row: Selectable<UsersTable>): UserRecord {
   };
 }
 
+/** Reads one user by id; the query is compiled once. */
+export function createGetUser(db: Kysely<UserSchema>): (id: string) => Promise<UserRecord | undefined> {
+  const userById = compiledRead(db, (id: string) => db.selectFrom("users").selectAll().where("id", "=", id));
+  return async (id) => {
+    const [row] = await userById(id);
+    return row && toUserRecord(row);
+  };
+}
+
 function toUserRow(user: UserRecord): Selectable<UsersTable> {
   return {
     id: user.id,
@@ -73,10 +83,7 @@ export function createUserReads(
   }
 
   return {
-    async getUser(id) {
-      const row = await db.selectFrom("users").selectAll().where("id", "=", id).executeTakeFirst();
-      return row && toUserRecord(row);
-    },
+    getUser: createGetUser(db),
 
     getUserByEmail,
 
