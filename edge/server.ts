@@ -111,16 +111,22 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     isConsoleFile: (path) => consoleFiles.has(path),
   });
   const protections = createProtections(config, { registry, logger, verifier, classify });
+  /** An RPC handler, for served methods only: any other is UNIMPLEMENTED (UNKNOWN_METHOD) in the caller's protocol. */
+  const served =
+    (handler: RoutedHandler): RoutedHandler =>
+    (req, res, route) =>
+      route.rpc ? handler(req, res, route) : sendError(req, res, route.protocol, unknownMethod(route.path));
+  /** Relayed when a service owns the method; introspection, and gRPC over HTTP/1.1, go to connect-node. */
+  const relayOrConnect = served((req, res, route) =>
+    route.rpc!.upstream && (route.protocol !== "grpc" || "stream" in req) ? grpcRelay(req, res, route) : connect(req, res),
+  );
   const handlers: Record<Protocol, RoutedHandler> = {
-    // Relayed when a service owns the method; introspection is served in-process by connect-node.
-    grpc: (req, res, route) => ("stream" in req && route.rpc?.upstream !== undefined ? grpcRelay(req, res, route) : connect(req, res)),
-    "grpc-web": (req, res, route) => (route.rpc?.upstream !== undefined ? grpcRelay(req, res, route) : connect(req, res)),
-    "grpc-web-text": (req, res, route) => grpcRelay(req, res, route),
-    "connect-unary": (req, res, route) => {
-      if (!route.rpc) return sendError(req, res, route.protocol, unknownMethod(route.path));
-      if (!connectUnary(req, res, route)) connect(req, res);
-    },
-    "connect-stream": (req, res, route) => (route.rpc ? connect(req, res) : sendError(req, res, route.protocol, unknownMethod(route.path))),
+    grpc: relayOrConnect,
+    "grpc-web": relayOrConnect,
+    // connect-node does not speak text mode: only the relay does.
+    "grpc-web-text": served(grpcRelay),
+    "connect-unary": served((req, res, route) => connectUnary(req, res, route) || connect(req, res)),
+    "connect-stream": served(connect),
     rest: (req, res, route) => {
       if (route.rest && rest(req, res, route.rest)) return;
       // OPTIONS of a REST path is CORS's to answer; without CORS it is no route either.

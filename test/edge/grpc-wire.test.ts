@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { Rejection } from "../../edge/protections/rejections.js";
+import { createBase64Decoder } from "../../edge/protocol/web-text.js";
 import { createFrameSplitter, frame, isCompressedFrame, trailerFrame } from "../../edge/protocol/wire.js";
 
 describe("the gRPC wire format the edge reads and writes", () => {
@@ -28,5 +30,29 @@ describe("the gRPC wire format the edge reads and writes", () => {
     expect(trailers[0]).toBe(0x80);
     expect(trailers.readUInt32BE(1)).toBe(trailers.length - 5);
     expect(trailers.subarray(5).toString()).toBe("grpc-message: too%20large\r\ngrpc-status: 8\r\n");
+  });
+});
+
+describe("gRPC-Web text bodies", () => {
+  it("decode padded base64 strings one after the other, however the chunks split them", () => {
+    const parts = [Buffer.from("a"), Buffer.from("hello"), Buffer.alloc(300, 9)];
+    const text = Buffer.from(parts.map((part) => part.toString("base64")).join(""));
+    for (const size of [1, 3, 4, 5, 7, text.length]) {
+      const decode = createBase64Decoder();
+      const out: Buffer[] = [];
+      for (let at = 0; at < text.length; at += size) out.push(decode(text.subarray(at, at + size)));
+      expect(Buffer.concat(out), `chunks of ${size}`).toEqual(Buffer.concat(parts));
+    }
+  });
+
+  it("refuse characters outside base64 as MALFORMED_REQUEST", () => {
+    let refused: unknown;
+    try {
+      createBase64Decoder()(Buffer.from("AAAA*"));
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(Rejection);
+    expect((refused as Rejection).details).toContainEqual(expect.objectContaining({ value: expect.objectContaining({ reason: "MALFORMED_REQUEST" }) }));
   });
 });
