@@ -1,5 +1,6 @@
 import { cors } from "@connectrpc/connect";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
+import type { Middleware } from "./middleware.js";
 
 /** Methods browsers may use cross-origin: Connect's (POST, GET) and REST's. */
 export const allowedMethods = [...new Set([...cors.allowedMethods, "PATCH", "DELETE"])].join(", ");
@@ -18,38 +19,40 @@ export const preflightMaxAgeSeconds = 7200;
  * says `Vary: Origin`. A request from an allowed origin gets
  * Access-Control-Allow-Origin and the exposed headers; one from any other
  * origin gets no CORS header, so the browser keeps the answer from the page.
- * `handle` answers preflights itself (204 allowed, 403 refused) and returns
- * true then; every other request goes on.
+ * Preflights are answered here (204 allowed, 403 refused); every other
+ * request goes on.
  */
-export function createCors(origins: readonly string[]) {
+export function corsFor(origins: readonly string[]): Middleware {
   const allowed = new Set(origins);
-  return {
-    handle(req: EdgeRequest, res: EdgeResponse): boolean {
-      const origin = req.headers.origin;
-      const preflight = req.method === "OPTIONS" && origin !== undefined && req.headers["access-control-request-method"] !== undefined;
-      if (preflight) {
-        res.setHeader("vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers");
-        if (!allowed.has(origin)) {
-          res.statusCode = 403;
-          res.setHeader("content-length", "0");
-          res.end();
-          return true;
-        }
-        res.statusCode = 204;
-        res.setHeader("access-control-allow-origin", origin);
-        res.setHeader("access-control-allow-methods", allowedMethods);
-        res.setHeader("access-control-allow-headers", allowedHeaders);
-        res.setHeader("access-control-max-age", String(preflightMaxAgeSeconds));
+  /** Answers a preflight and returns true, or sets the CORS headers of any other request. */
+  const handle = (req: EdgeRequest, res: EdgeResponse): boolean => {
+    const origin = req.headers.origin;
+    const preflight = req.method === "OPTIONS" && origin !== undefined && req.headers["access-control-request-method"] !== undefined;
+    if (preflight) {
+      res.setHeader("vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers");
+      if (!allowed.has(origin)) {
+        res.statusCode = 403;
+        res.setHeader("content-length", "0");
         res.end();
         return true;
       }
-      res.setHeader("vary", "Origin");
-      if (origin !== undefined && allowed.has(origin)) {
-        res.setHeader("access-control-allow-origin", origin);
-        res.setHeader("access-control-expose-headers", exposedHeaders);
-      }
-      return false;
-    },
+      res.statusCode = 204;
+      res.setHeader("access-control-allow-origin", origin);
+      res.setHeader("access-control-allow-methods", allowedMethods);
+      res.setHeader("access-control-allow-headers", allowedHeaders);
+      res.setHeader("access-control-max-age", String(preflightMaxAgeSeconds));
+      res.end();
+      return true;
+    }
+    res.setHeader("vary", "Origin");
+    if (origin !== undefined && allowed.has(origin)) {
+      res.setHeader("access-control-allow-origin", origin);
+      res.setHeader("access-control-expose-headers", exposedHeaders);
+    }
+    return false;
+  };
+  return (next) => (req, res, route) => {
+    if (!handle(req, res)) next(req, res, route);
   };
 }
 

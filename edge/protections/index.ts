@@ -2,22 +2,19 @@ import type { Registry } from "prom-client";
 import type { CredentialVerifier } from "../../services/kit/auth/principal.js";
 import { settings, type Setting } from "../../services/kit/config.js";
 import type { Logger } from "../../services/kit/logger.js";
-import type { EdgeHandler, EdgeRequest, EdgeResponse } from "../http-server.js";
-import { sendError } from "../protocol/send-error.js";
-import type { Protocol, Route } from "../routing/classify.js";
-import { createCors, parseOrigins } from "./cors.js";
-import { declaresTooLargeBody, endAfterAnswer, ignoreFurtherWrites, watchBodySize } from "./limits.js";
+import type { EdgeHandler, EdgeRequest } from "../http-server.js";
+import type { Route } from "../routing/classify.js";
+import { corsFor, parseOrigins } from "./cors.js";
+import { bodyLimit } from "./limits.js";
 import { createHttpMetrics } from "./metrics.js";
-import { assignRequestId, observeExchange } from "./observe.js";
-import { addressCeilingFactor, createRateLimiter, unlimitedPaths } from "./rate-limit.js";
-import type { Verdict } from "./rate-store.js";
-import { bodyTooLarge, rateLimited, type Rejection } from "./rejections.js";
-import { setSecurityHeaders } from "./security-headers.js";
+import { compose, type Middleware, type RoutedHandler } from "./middleware.js";
+import { observing } from "./observe.js";
+import { addressCeilingFactor, createRateLimiter, rateLimiting } from "./rate-limit.js";
+import { securityHeaders } from "./security-headers.js";
 
 export { maxHeaderBytes } from "./limits.js";
 
-/** A handler behind the protections: it is handed the request's routing decision. */
-export type RoutedHandler = (req: EdgeRequest, res: EdgeResponse, route: Route) => void;
+export type { Middleware, RoutedHandler } from "./middleware.js";
 
 /** The settings of the edge's protections, to spread into the edge's settings. */
 export const protectionSettings = {
@@ -85,29 +82,22 @@ export interface Protections {
 }
 
 /**
- * Builds the edge's protections. `wrap` puts them in front of a handler, in
- * this order:
+ * Builds the edge's protections: the chain in front of every handler, in
+ * this order, outermost first:
  *
  * 1. observe: request id, then on completion one log line and the metrics,
  *    whoever answered (so 403, 413 and 429 are counted too);
  * 2. security headers on every answer;
  * 3. CORS: preflights answered (204 or 403), CORS headers on the rest;
- * 4. body size: 413 at once for a declared length over the limit; bodies
- *    without a declared length are counted and cut off with 413 when they
- *    pass it (each protocol's reader holds decompressed bytes to the same
- *    limit while it inflates);
- * 5. rate limits (not for /healthz, /readyz, /metrics), per verified
- *    principal or else per client address: 429 with Retry-After, or
- *    RESOURCE_EXHAUSTED for gRPC and gRPC-Web;
- * 6. the handler.
+ * 4. body size: 413 for a body over the limit, declared or counted;
+ * 5. rate limits per verified principal or else per client address;
+ * 6. the handler, handed the request's routing decision.
  *
  * Rate limits fail open: with LAUNCHPAD_REDIS_URL set and Redis unreachable
  * or slower than 250 ms, requests go through unlimited and a warning is
  * logged (once per outage), so Redis can never take the edge down.
  */
 export function createProtections(config: ProtectionConfig, deps: ProtectionDeps): Protections {
-  const { logger } = deps;
-  const cors = createCors(config.corsOrigins);
   const limiter = createRateLimiter(
     {
       perPrincipal: config.rateLimit,
@@ -116,62 +106,18 @@ export function createProtections(config: ProtectionConfig, deps: ProtectionDeps
       redisUrl: config.redisUrl,
       keyPrefix: config.rateLimitKeyPrefix ?? "launchpad:rate:",
     },
-    logger,
+    deps.logger,
     deps.verifier,
   );
-  const metrics = createHttpMetrics(deps.registry);
-  const tooLarge = bodyTooLarge(config.maxBodyBytes);
-
-  /** Answers (unless the handler already has) before the body was read: the connection or stream ends with the answer. */
-  const refuseUnread = (req: EdgeRequest, res: EdgeResponse, protocol: Protocol, rejection: Rejection) => {
-    if (!res.writableEnded) sendError(req, res, protocol, rejection, "stream" in req ? {} : { connection: "close" });
-    endAfterAnswer(req, res);
-  };
-
+  const chain: Middleware[] = [
+    observing(createHttpMetrics(deps.registry), deps.logger),
+    securityHeaders,
+    corsFor(config.corsOrigins),
+    bodyLimit(config.maxBodyBytes),
+    rateLimiting(limiter, deps.logger),
+  ];
   return {
-    wrap(handler) {
-      /** Runs the handler once the rate limits have answered, unless the exchange ended meanwhile. */
-      const proceed = (req: EdgeRequest, res: EdgeResponse, route: Route, verdict: Verdict) => {
-        // Answered meanwhile (a body over the limit), or the client left.
-        if (res.writableEnded || req.destroyed) return;
-        if (!verdict.allowed) {
-          sendError(req, res, route.protocol, rateLimited(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))));
-          // HTTP/2: the stream ends with the answer, or it would hold one of its connection's streams until the client ends it.
-          if ("stream" in req) endAfterAnswer(req, res);
-          return;
-        }
-        handler(req, res, route);
-      };
-      return (req, res) => {
-        const route = deps.classify(req);
-        const { path, protocol } = route;
-        observeExchange(req, res, route, req.socket?.remoteAddress ?? "unknown", assignRequestId(req, res), metrics, logger);
-
-        setSecurityHeaders(req, res, path);
-
-        if (cors.handle(req, res)) return;
-
-        if (declaresTooLargeBody(req, config.maxBodyBytes)) return refuseUnread(req, res, protocol, tooLarge);
-        watchBodySize(req, config.maxBodyBytes, () => {
-          // Headers already out (the gRPC relay): gRPC ends with the status in trailers, the rest are cut off.
-          refuseUnread(req, res, protocol, tooLarge);
-          ignoreFurtherWrites(res);
-        });
-
-        if (unlimitedPaths.has(path)) return handler(req, res, route);
-        const verdict = limiter.check(req);
-        if (!(verdict instanceof Promise)) return proceed(req, res, route, verdict);
-        verdict
-          .then((answered) => proceed(req, res, route, answered))
-          .catch((error: unknown) => {
-            logger.error({ err: error, route: route.label }, "request failed in the edge's protections");
-            if (!res.headersSent) {
-              res.statusCode = 500;
-              res.end();
-            }
-          });
-      };
-    },
+    wrap: (handler) => compose(chain, handler, deps.classify),
     close: () => limiter.close(),
   };
 }

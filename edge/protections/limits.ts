@@ -1,5 +1,9 @@
 import { constants as http2 } from "node:http2";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
+import { sendError } from "../protocol/send-error.js";
+import type { Protocol } from "../routing/classify.js";
+import type { Middleware } from "./middleware.js";
+import { bodyTooLarge } from "./rejections.js";
 
 /**
  * The largest request header block the edge accepts: 16 KiB, Node's default
@@ -17,8 +21,32 @@ import type { EdgeRequest, EdgeResponse } from "../http-server.js";
  */
 export const maxHeaderBytes = 16 * 1024;
 
+/**
+ * Body size: 413 (RESOURCE_EXHAUSTED REQUEST_TOO_LARGE) at once for a
+ * declared length over `maxBytes`; bodies without a declared length are
+ * counted and cut off with 413 when they pass it (each protocol's reader
+ * holds decompressed bytes to the same limit while it inflates). The answer
+ * ends the exchange: the stream is reset, or the connection closed.
+ */
+export function bodyLimit(maxBytes: number): Middleware {
+  const tooLarge = bodyTooLarge(maxBytes);
+  const refuseUnread = (req: EdgeRequest, res: EdgeResponse, protocol: Protocol) => {
+    if (!res.writableEnded) sendError(req, res, protocol, tooLarge, "stream" in req ? {} : { connection: "close" });
+    endAfterAnswer(req, res);
+  };
+  return (next) => (req, res, route) => {
+    if (declaresTooLargeBody(req, maxBytes)) return refuseUnread(req, res, route.protocol);
+    watchBodySize(req, maxBytes, () => {
+      // Headers already out (the gRPC relay): gRPC ends with the status in trailers, the rest are cut off.
+      refuseUnread(req, res, route.protocol);
+      ignoreFurtherWrites(res);
+    });
+    next(req, res, route);
+  };
+}
+
 /** Whether the request declares a body (Content-Length) over `maxBytes`. */
-export function declaresTooLargeBody(req: EdgeRequest, maxBytes: number): boolean {
+function declaresTooLargeBody(req: EdgeRequest, maxBytes: number): boolean {
   const declared = req.headers["content-length"];
   return declared !== undefined && Number(declared) > maxBytes;
 }
@@ -34,7 +62,7 @@ export function declaresTooLargeBody(req: EdgeRequest, maxBytes: number): boolea
  * length (Node's HTTP/1.1 parser reads exactly that many bytes; nghttp2
  * resets an HTTP/2 stream that sends more).
  */
-export function watchBodySize(req: EdgeRequest, maxBytes: number, exceeded: () => void): void {
+function watchBodySize(req: EdgeRequest, maxBytes: number, exceeded: () => void): void {
   const declared = req.headers["content-length"];
   if (declared !== undefined && Number(declared) <= maxBytes) return;
   let received = 0;
@@ -80,7 +108,7 @@ export function endAfterAnswer(req: EdgeRequest, res: EdgeResponse): void {
  * and a handler that later writes (e.g. connect-node reporting the broken
  * body) must neither throw nor add to the answer.
  */
-export function ignoreFurtherWrites(res: EdgeResponse): void {
+function ignoreFurtherWrites(res: EdgeResponse): void {
   const target = res as unknown as Record<string, unknown>;
   const self = function (this: unknown) {
     return this;

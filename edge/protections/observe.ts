@@ -3,6 +3,7 @@ import type { Logger } from "../../services/kit/logger.js";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
 import type { Route } from "../routing/classify.js";
 import { protocolLabel, type createHttpMetrics } from "./metrics.js";
+import type { Middleware } from "./middleware.js";
 
 const requestIdPattern = /^[\w.:-]{1,128}$/;
 
@@ -51,4 +52,12 @@ export function observeExchange(
     else if (quietPaths.has(route.path)) logger.debug(line, "request");
     else logger.info(line, "request");
   });
+}
+
+/** The chain's first step: the request id, then on completion one log line and the metrics, whoever answered (so 403, 413 and 429 count too). */
+export function observing(metrics: ReturnType<typeof createHttpMetrics>, logger: Logger): Middleware {
+  return (next) => (req, res, route) => {
+    observeExchange(req, res, route, req.socket?.remoteAddress ?? "unknown", assignRequestId(req, res), metrics, logger);
+    next(req, res, route);
+  };
 }

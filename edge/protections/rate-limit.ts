@@ -1,9 +1,14 @@
 import type { CredentialVerifier } from "../../services/kit/auth/principal.js";
 import type { Logger } from "../../services/kit/logger.js";
-import type { EdgeRequest } from "../http-server.js";
+import type { EdgeRequest, EdgeResponse } from "../http-server.js";
+import { sendError } from "../protocol/send-error.js";
+import type { Route } from "../routing/classify.js";
 import { bearerCredential, clientAddressOf, createCallerVerifier, type CallerVerifier, type Credential } from "./caller.js";
 import { createMemoryRateStore, type Budget, type Verdict } from "./rate-store.js";
 import { createRedisRateStore } from "./redis-rate-store.js";
+import { endAfterAnswer } from "./limits.js";
+import type { Middleware } from "./middleware.js";
+import { rateLimited } from "./rejections.js";
 
 /** Paths never rate limited: probes and the metrics scrape must answer however busy the edge is. */
 export const unlimitedPaths: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metrics"]);
@@ -78,4 +83,40 @@ export function createRateLimiter(options: RateLimitOptions, logger: Logger, ver
     if (verdict.allowed) void callers.principalOf(credential);
     return verdict;
   }
+}
+
+/**
+ * Rate limits (not for /healthz, /readyz, /metrics), per verified principal
+ * or else per client address: 429 with Retry-After, or RESOURCE_EXHAUSTED
+ * in the caller's protocol. The request goes on once its verdict is in,
+ * unless the exchange ended meanwhile.
+ */
+export function rateLimiting(limiter: ReturnType<typeof createRateLimiter>, logger: Logger): Middleware {
+  return (next) => {
+    const proceed = (req: EdgeRequest, res: EdgeResponse, route: Route, verdict: Verdict) => {
+      // Answered meanwhile (a body over the limit), or the client left.
+      if (res.writableEnded || req.destroyed) return;
+      if (!verdict.allowed) {
+        sendError(req, res, route.protocol, rateLimited(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))));
+        // HTTP/2: the stream ends with the answer, or it would hold one of its connection's streams until the client ends it.
+        if ("stream" in req) endAfterAnswer(req, res);
+        return;
+      }
+      next(req, res, route);
+    };
+    return (req, res, route) => {
+      if (unlimitedPaths.has(route.path)) return next(req, res, route);
+      const verdict = limiter.check(req);
+      if (!(verdict instanceof Promise)) return proceed(req, res, route, verdict);
+      verdict
+        .then((answered) => proceed(req, res, route, answered))
+        .catch((error: unknown) => {
+          logger.error({ err: error, route: route.label }, "request failed in the edge's protections");
+          if (!res.headersSent) {
+            res.statusCode = 500;
+            res.end();
+          }
+        });
+    };
+  };
 }

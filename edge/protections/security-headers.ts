@@ -1,4 +1,5 @@
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
+import type { Middleware } from "./middleware.js";
 
 /**
  * The Content-Security-Policy of every response; it matters for the HTML
@@ -51,3 +52,9 @@ export function setSecurityHeaders(req: EdgeRequest, res: EdgeResponse, path: st
   res.setHeader("content-security-policy", path === "/docs" || path.startsWith("/docs/") ? docsContentSecurityPolicy : contentSecurityPolicy);
   if (isTls(req)) res.setHeader("strict-transport-security", strictTransportSecurity);
 }
+
+/** Security headers on every answer, set before anything writes it. */
+export const securityHeaders: Middleware = (next) => (req, res, route) => {
+  setSecurityHeaders(req, res, route.path);
+  next(req, res, route);
+};
