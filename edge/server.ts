@@ -42,10 +42,15 @@ export interface Edge {
 const clientAddressKey = createContextKey<string | undefined>(undefined, { description: "client address" });
 
 /**
- * Builds the edge: gRPC relayed frame for frame to the owning service;
- * connect-node serving every method over Connect and gRPC-Web, forwarded over
- * gRPC; reflection and health for gRPC tools; /healthz, /readyz, /metrics,
- * the JWKS, the API docs and the built web console. Nothing listens yet.
+ * Builds the edge. Each request is routed once (routing/classify.ts), passes
+ * the protections' chain (protections/index.ts), and reaches the handler of
+ * its protocol: gRPC and gRPC-Web (binary and text) relayed frame for frame
+ * to the owning service; Connect unary calls on the fast path
+ * (connect-unary.ts), Connect streams and the rest on connect-node,
+ * forwarded over gRPC; REST transcoded (rest/); reflection and health
+ * answered in-process; /healthz, /readyz, /metrics, the JWKS, the API docs
+ * and the built web console. Every error is written by protocol/send-error.ts.
+ * Nothing listens yet.
  */
 export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edge> {
   const sessions = createSessionPool();
