@@ -32,43 +32,66 @@ export interface VerifiedAccessToken {
   expiresAt: number;
 }
 
+/** A verified token as remembered: also the key that verified it, so the entry goes when the key does. */
+interface RememberedToken extends VerifiedAccessToken {
+  kid: string;
+  x: string | undefined;
+}
+
 /**
  * Verifies access tokens locally: signature by a published key, the pinned
  * algorithm, expiry, issuer and audience. Verified tokens are remembered
- * until they expire, so a client reusing its token pays for the signature
- * check once.
+ * (at most `cacheSize`, by the whole token, the oldest forgotten first) until
+ * they expire or the key that signed them is no longer published, so a
+ * client reusing its token pays for the signature check once. Whether the
+ * token's sign-in or user still stands is the caller's check, on every call.
  */
 export function createAccessTokenVerifier(source: KeySetSource, rules: AccessTokenRules, cacheSize = 10_000) {
-  const verified = new Map<string, VerifiedAccessToken>();
+  const verified = new Map<string, RememberedToken>();
 
-  async function verifyWith(token: string, keys: JSONWebKeySet): Promise<AccessTokenClaims> {
-    const { payload } = await jwtVerify<AccessTokenClaims>(token, createLocalJWKSet(keys), {
+  async function verifyWith(token: string, keys: JSONWebKeySet) {
+    return jwtVerify<AccessTokenClaims>(token, createLocalJWKSet(keys), {
       algorithms: [accessTokenAlgorithm],
       issuer: rules.issuer,
       audience: rules.audience,
       requiredClaims: ["exp", "sub", "jti"],
     });
-    return payload;
   }
 
   async function verifyIssued(token: string, signal?: AbortSignal): Promise<VerifiedAccessToken> {
+    let keys = await keySetOrRefusal({ refresh: false, signal });
     const hit = verified.get(token);
-    if (hit && hit.expiresAt > Date.now()) return hit;
-    let claims: AccessTokenClaims;
+    if (hit && hit.expiresAt > Date.now() && keys.keys.some((key) => key.kid === hit.kid && key.x === hit.x)) return hit;
+    let result;
     try {
-      claims = await verifyWith(token, await source.keySet({ refresh: false, signal }));
+      result = await verifyWith(token, keys);
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey)) throw unauthenticated(error);
+      keys = await keySetOrRefusal({ refresh: true, signal });
       try {
-        claims = await verifyWith(token, await source.keySet({ refresh: true, signal }));
+        result = await verifyWith(token, keys);
       } catch (retryError) {
         throw unauthenticated(retryError);
       }
     }
+    const { payload: claims, protectedHeader } = result;
     const entry = { principal: principalOf(claims), issuedAt: (claims.iat ?? 0) * 1000, expiresAt: claims.exp! * 1000 };
-    if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
-    verified.set(token, entry);
+    const kid = protectedHeader.kid;
+    if (kid !== undefined) {
+      verified.delete(token);
+      if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
+      verified.set(token, { ...entry, kid, x: keys.keys.find((key) => key.kid === kid)?.x });
+    }
     return entry;
+  }
+
+  // A key source that cannot answer refuses the token; the cause says why.
+  async function keySetOrRefusal(options: { refresh: boolean; signal?: AbortSignal }): Promise<JSONWebKeySet> {
+    try {
+      return await source.keySet(options);
+    } catch (error) {
+      throw unauthenticated(error);
+    }
   }
 
   return {

@@ -1,8 +1,14 @@
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JSONWebKeySet, type JWK } from "jose";
-import { beforeAll, describe, expect, it } from "vitest";
+import { exportJWK, generateKeyPair, jwtVerify, SignJWT, type CryptoKey, type JSONWebKeySet, type JWK } from "jose";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { Role, UserKind } from "../../../gen/launchpad/user/v1/user_pb.js";
 import { createAccessTokenVerifier, type KeySetSource } from "../../../services/kit/auth/access-token.js";
 import { domainError } from "../../support/domain-errors.js";
+
+// jwtVerify is spied on (and still verifies), to count signature checks.
+vi.mock("jose", async (original) => {
+  const jose = await original<typeof import("jose")>();
+  return { ...jose, jwtVerify: vi.fn(jose.jwtVerify) };
+});
 
 const rules = { issuer: "https://launchpad.test", audience: "launchpad" };
 const claims = {
@@ -83,13 +89,48 @@ describe("createAccessTokenVerifier", () => {
     });
   });
 
-  it("remembers a verified token, so reusing it does not fetch keys again", async () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.mocked(jwtVerify).mockClear();
+  });
+
+  it("remembers a verified token, so reusing it checks its signature once and never refreshes the keys", async () => {
     const { source, calls } = keySource([current.publicJwk]);
     const verifier = createAccessTokenVerifier(source, rules);
     const token = await sign({ key: current });
+    const first = await verifier.verify(token);
+    expect(await verifier.verify(token)).toEqual(first);
+    expect(vi.mocked(jwtVerify)).toHaveBeenCalledTimes(1);
+    expect(calls.refreshed).toBe(0);
+  });
+
+  it("forgets a remembered token once the key that signed it is no longer published: the token is then INVALID_TOKEN", async () => {
+    const next = await keyPair("key-2");
+    let published = [current.publicJwk];
+    const verifier = createAccessTokenVerifier({ keySet: async () => ({ keys: published }) }, rules);
+    const token = await sign({ key: current });
     await verifier.verify(token);
+    published = [next.publicJwk];
+    expect(await domainError(verifier.verify(token))).toMatchObject({ kind: "unauthenticated", reason: "INVALID_TOKEN" });
+  });
+
+  it("forgets a remembered token at its exp: the token is then TOKEN_EXPIRED", async () => {
+    const { source } = keySource([current.publicJwk]);
+    const verifier = createAccessTokenVerifier(source, rules);
+    const token = await sign({ key: current, expiresAt: Math.floor(Date.now() / 1000) + 60 });
     await verifier.verify(token);
-    expect(calls).toEqual({ cached: 1, refreshed: 0 });
+    vi.useFakeTimers({ now: Date.now() + 61_000, toFake: ["Date"] });
+    expect(await domainError(verifier.verify(token))).toMatchObject({ kind: "unauthenticated", reason: "TOKEN_EXPIRED" });
+  });
+
+  it("remembers at most cacheSize tokens, forgetting the oldest first", async () => {
+    const { source } = keySource([current.publicJwk]);
+    const verifier = createAccessTokenVerifier(source, rules, 2);
+    const [a, b, c] = await Promise.all(["jti-a", "jti-b", "jti-c"].map((jti) => sign({ key: current, jti })));
+    for (const token of [a!, b!, c!, c!, b!]) await verifier.verify(token);
+    expect(vi.mocked(jwtVerify)).toHaveBeenCalledTimes(3);
+    await verifier.verify(a!);
+    expect(vi.mocked(jwtVerify)).toHaveBeenCalledTimes(4);
   });
 
   it("refuses a token signed by another key under the same kid with INVALID_TOKEN, without refreshing", async () => {
