@@ -33,7 +33,7 @@ interface TextSource {
 
 /** Compiles how a rule maps HTTP onto the method's request message; throws if the rule names fields that do not exist. */
 export function compileRequestMapping(input: DescMessage, template: PathTemplate, body: string): RequestMapping {
-  const pathFields = template.variables.map((v) => resolveFieldPath(input, v.fieldPath, template.source));
+  const pathFields = template.variables.map((v) => resolveFieldPath(input, v.fieldPath, `path template "${template.source}"`));
   let bodyMapping: RequestMapping["body"] = { kind: "none" };
   if (body === "*") bodyMapping = { kind: "all" };
   else if (body !== "") {
@@ -46,12 +46,13 @@ export function compileRequestMapping(input: DescMessage, template: PathTemplate
   return { input, pathFields, body: bodyMapping, bound };
 }
 
-function resolveFieldPath(input: DescMessage, names: readonly string[], source: string): DescField[] {
+/** The chain of fields a field path (split on dots) names from `input`; throws, saying `what` named it, when one is missing. */
+export function resolveFieldPath(input: DescMessage, names: readonly string[], what: string): DescField[] {
   const fields: DescField[] = [];
   let message: DescMessage | undefined = input;
   for (const name of names) {
     const field: DescField | undefined = message?.fields.find((f) => f.name === name);
-    if (!field) throw new Error(`path template "${source}" names ${names.join(".")}, which is not a field of ${input.typeName}`);
+    if (!field) throw new Error(`${what} names ${names.join(".")}, which is not a field of ${input.typeName}`);
     fields.push(field);
     message = field.fieldKind === "message" ? field.message : undefined;
   }

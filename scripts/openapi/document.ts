@@ -11,34 +11,17 @@ import type { FileDescriptorSet } from "@bufbuild/protobuf/wkt";
 import { FieldBehavior } from "../../gen/google/api/field_behavior_pb.js";
 import { access } from "../../gen/launchpad/auth/v1/policy_pb.js";
 import { compileBindings, type RestBinding } from "../../edge/rest/bindings.js";
-import type { RequestMapping } from "../../edge/rest/request.js";
+import { resolveFieldPath, type RequestMapping } from "../../edge/rest/request.js";
 import type { SseResume } from "../../edge/rest/streams.js";
 import { commentOf, firstSentence } from "./comments.js";
 import { defineStatusSchema, errorComponents, errorResponseRef, statusesMentioned } from "./errors.js";
 import { openApiPath } from "./paths.js";
-import { behaviorsOf, hasScalarJson, refTo, SchemaBuilder, type Json } from "./schemas.js";
+import { behaviorsOf, hasScalarJson, join, refTo, SchemaBuilder, type Json } from "./schemas.js";
 
 /** The name of the security scheme every non-public operation requires. */
 export const bearerScheme = "bearer";
 
 const httpMethods = new Set(["get", "put", "post", "delete", "patch", "head", "options", "trace"]);
-
-function join(...parts: (string | undefined)[]): string {
-  return parts.filter((part) => part !== undefined && part !== "").join("\n\n");
-}
-
-/** The chain of fields a dotted proto path names, from `message`. */
-function resolveFields(message: DescMessage, path: string): DescField[] {
-  const chain: DescField[] = [];
-  let current: DescMessage | undefined = message;
-  for (const name of path.split(".")) {
-    const field: DescField | undefined = current?.fields.find((candidate) => candidate.name === name);
-    if (!field) throw new Error(`${message.typeName} has no field ${path}`);
-    chain.push(field);
-    current = field.fieldKind === "message" ? field.message : undefined;
-  }
-  return chain;
-}
 
 /** A chain of fields as a dotted path in JSON names: "user.displayName". */
 function jsonPath(fields: readonly DescField[]): string {
@@ -49,7 +32,7 @@ function jsonPath(fields: readonly DescField[]): string {
 function accessNote(method: DescMethod): { text: string; isPublic: boolean; permission: boolean } {
   const policy = getOption(method, access);
   const self = policy.selfField
-    ? ` Callers without it may still call the method when \`${jsonPath(resolveFields(method.input, policy.selfField))}\` names themselves or one of their own sub-resources.`
+    ? ` Callers without it may still call the method when \`${jsonPath(resolveFieldPath(method.input, policy.selfField.split("."), `the access policy of ${method.name}`))}\` names themselves or one of their own sub-resources.`
     : "";
   switch (policy.rule.case) {
     case "public":

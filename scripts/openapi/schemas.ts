@@ -100,7 +100,8 @@ const anySchema: Json = {
   additionalProperties: true,
 };
 
-function join(...parts: (string | undefined)[]): string {
+/** The parts given and not empty, as paragraphs of one description. */
+export function join(...parts: (string | undefined)[]): string {
   return parts.filter((part) => part !== undefined && part !== "").join("\n\n");
 }
 
