@@ -1,8 +1,9 @@
+import type { Insertable } from "kysely";
 import type { DeploymentEventType, DeploymentState } from "../../../gen/launchpad/deployment/v1/deployment_pb.js";
 import type { Database } from "../../kit/database/open-database.js";
 import { toStoredTime } from "../../kit/database/times.js";
 import { toDeploymentRow, toEventRecord } from "./records.js";
-import type { DeploymentSchema } from "./schema.js";
+import type { DeploymentEventsTable, DeploymentSchema } from "./schema.js";
 import type { Write } from "./revisions.js";
 import type { DeploymentRecord, DeploymentStore, EventRecord } from "./types.js";
 
@@ -15,33 +16,47 @@ export interface NewEvent {
   createTime: Date;
 }
 
-/**
- * Appends the event of a change just written to `deployment`, at the
- * deployment's revision and the next sequence of that deployment, carrying
- * the deployment as it now is.
- */
-export async function appendEvent(write: Write, deployment: DeploymentRecord, event: NewEvent): Promise<EventRecord> {
-  // The deployment's row is locked (or new) in this transaction: nobody else appends to it meanwhile.
-  const { last } = await write.trx
-    .selectFrom("deployment_events")
-    .select((eb) => eb.fn.max<number | null>("sequence").as("last"))
-    .where("deployment_id", "=", deployment.id)
-    .executeTakeFirstOrThrow();
-  const row = {
+/** The row and the record of an event of a change just made to `deployment`. */
+export function newEvent(deployment: DeploymentRecord, event: NewEvent): { row: Insertable<DeploymentEventsTable>; record: EventRecord } {
+  const record: EventRecord = {
+    deploymentId: deployment.id,
+    // Every change bumps the generation by one and appends one event, from
+    // 1 at creation: the generation is the event's sequence.
+    sequence: deployment.generation,
     revision: deployment.revision,
-    deployment_id: deployment.id,
-    sequence: (last ?? 0) + 1,
     type: event.type,
     state: deployment.state,
-    previous_state: event.previousState,
-    progress_percent: deployment.progressPercent,
+    previousState: event.previousState,
+    progressPercent: deployment.progressPercent,
     message: event.message,
     actor: event.actor,
-    create_time: toStoredTime(event.createTime),
+    createTime: event.createTime,
+    deployment,
+  };
+  const row = {
+    revision: record.revision,
+    deployment_id: record.deploymentId,
+    sequence: record.sequence,
+    type: record.type,
+    state: record.state,
+    previous_state: record.previousState,
+    progress_percent: record.progressPercent,
+    message: record.message,
+    actor: record.actor,
+    create_time: toStoredTime(record.createTime),
     deployment: JSON.stringify(toDeploymentRow(deployment)),
   };
+  return { row, record };
+}
+
+/**
+ * Appends the event of a change just written to `deployment`, at the
+ * deployment's revision, carrying the deployment as it now is.
+ */
+export async function appendEvent(write: Write, deployment: DeploymentRecord, event: NewEvent): Promise<EventRecord> {
+  const { row, record } = newEvent(deployment, event);
   await write.trx.insertInto("deployment_events").values(row).execute();
-  return toEventRecord(row);
+  return record;
 }
 
 /** Reading the event log: one deployment's history, and everything after a revision. */

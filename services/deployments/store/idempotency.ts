@@ -1,23 +1,34 @@
-import type { Transaction } from "kysely";
+import type { Insertable, Transaction } from "kysely";
 import { DomainError } from "../../kit/errors.js";
 import { toStoredTime } from "../../kit/database/times.js";
-import type { DeploymentSchema } from "./schema.js";
+import type { DeploymentSchema, IdempotentRequestsTable } from "./schema.js";
 import type { Idempotency } from "./types.js";
 
-/**
- * The deployment an earlier request with this request id created, if any;
- * invalid-argument/REQUEST_ID_REUSED when that request was a different one.
- */
-export async function findEarlierRequest(
+/** What an earlier request with a request id asked for, and the deployment it created. */
+export interface EarlierRequest {
+  fingerprint: string;
+  deployment_id: string;
+}
+
+/** The earlier requests with any of these request ids, by request id. */
+export async function findEarlierRequests(
   trx: Transaction<DeploymentSchema>,
-  idempotency: Idempotency,
-): Promise<string | undefined> {
-  const earlier = await trx
+  requestIds: string[],
+): Promise<Map<string, EarlierRequest>> {
+  if (requestIds.length === 0) return new Map();
+  const rows = await trx
     .selectFrom("idempotent_requests")
-    .select(["fingerprint", "deployment_id"])
-    .where("request_id", "=", idempotency.requestId)
-    .executeTakeFirst();
-  if (earlier === undefined) return undefined;
+    .select(["request_id", "fingerprint", "deployment_id"])
+    .where("request_id", "in", requestIds)
+    .execute();
+  return new Map(rows.map((row) => [row.request_id, row]));
+}
+
+/**
+ * The deployment `earlier` created, to be returned again; invalid-argument/
+ * REQUEST_ID_REUSED when that request was a different one.
+ */
+export function replayedDeploymentId(idempotency: Idempotency, earlier: EarlierRequest): string {
   if (earlier.fingerprint !== idempotency.fingerprint) {
     const description = "was already used for a different request; use a new request_id for a new request";
     throw new DomainError("invalid-argument", "REQUEST_ID_REUSED", `request_id "${idempotency.requestId}" ${description}`, {
@@ -27,20 +38,12 @@ export async function findEarlierRequest(
   return earlier.deployment_id;
 }
 
-/** Remembers which deployment a request id created, in the transaction that created it. */
-export async function recordRequest(
-  trx: Transaction<DeploymentSchema>,
-  idempotency: Idempotency,
-  deploymentId: string,
-  now: Date,
-): Promise<void> {
-  await trx
-    .insertInto("idempotent_requests")
-    .values({
-      request_id: idempotency.requestId,
-      fingerprint: idempotency.fingerprint,
-      deployment_id: deploymentId,
-      create_time: toStoredTime(now),
-    })
-    .execute();
+/** The row remembering which deployment a request id created, written in the transaction that created it. */
+export function requestRow(idempotency: Idempotency, deploymentId: string, now: Date): Insertable<IdempotentRequestsTable> {
+  return {
+    request_id: idempotency.requestId,
+    fingerprint: idempotency.fingerprint,
+    deployment_id: deploymentId,
+    create_time: toStoredTime(now),
+  };
 }

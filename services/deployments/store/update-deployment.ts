@@ -85,7 +85,7 @@ async function apply(
     ...definedOnly(patch),
     updateTime: event.createTime,
     generation: current.generation + 1,
-    revision: await w.nextRevision(),
+    revision: w.nextRevision(),
   };
   const { id, ...columns } = toDeploymentRow(deployment);
   await w.trx.updateTable("deployments").set(columns).where("id", "=", id).execute();
