@@ -15,35 +15,37 @@ export type ReflectionAnswer =
   | { case: "listServicesResponse"; value: { service: { name: string }[] } }
   | { case: "errorResponse"; value: { errorCode: number; errorMessage: string } };
 
+/** Answers the questions of one reflection stream, in order. */
+export type ReflectionAnswerer = (question: ReflectionQuestion) => ReflectionAnswer;
+
 /**
  * Answers reflection questions from an encoded FileDescriptorSet, as gRPC's
- * server-reflection protocol defines them: a file comes with every file it
- * imports, transitively, so a client can build its descriptors from one
- * answer; what the set does not hold is a NOT_FOUND error_response.
+ * server-reflection protocol defines them (and grpc-go answers them): a file
+ * comes with every file it imports, transitively, that the stream has not
+ * been sent yet, so a client builds its descriptors from one answer; what the
+ * set does not hold is a NOT_FOUND error_response. Call the result once per
+ * stream.
  */
-export function createReflectionAnswers(descriptorSet: Uint8Array, serviceNames: readonly string[]): (question: ReflectionQuestion) => ReflectionAnswer {
+export function createReflectionAnswers(descriptorSet: Uint8Array, serviceNames: readonly string[]): () => ReflectionAnswerer {
   const set = fromBinary(FileDescriptorSetSchema, descriptorSet);
   const registry = createFileRegistry(set);
   const encodedFiles = new Map(set.file.map((file) => [file.name, toBinary(FileDescriptorProtoSchema, file)]));
   const services = { case: "listServicesResponse", value: { service: serviceNames.map((name) => ({ name })) } } as const;
-  const files = (file: DescFile | undefined, what: string): ReflectionAnswer =>
-    file
-      ? { case: "fileDescriptorResponse", value: { fileDescriptorProto: withImports(file).map((f) => encodedFiles.get(f.proto.name)!) } }
-      : notFound(what);
 
-  return (question) => {
+  /** The file a question asks for, or the whole answer when it asks for none. */
+  function resolve(question: ReflectionQuestion): DescFile | ReflectionAnswer {
     switch (question.case) {
       case "listServices":
         return services;
       case "fileByFilename":
-        return files(registry.getFile(question.value), `file ${question.value}`);
+        return registry.getFile(question.value) ?? notFound(`file ${question.value}`);
       case "fileContainingSymbol":
-        return files(fileOfSymbol(registry, question.value), `symbol ${question.value}`);
+        return fileOfSymbol(registry, question.value) ?? notFound(`symbol ${question.value}`);
       case "fileContainingExtension": {
         const { containingType, extensionNumber } = question.value;
         const extendee = registry.getMessage(containingType);
         const extension = extendee && registry.getExtensionFor(extendee, extensionNumber);
-        return files(extension?.file, `extension ${extensionNumber} of ${containingType}`);
+        return extension?.file ?? notFound(`extension ${extensionNumber} of ${containingType}`);
       }
       case "allExtensionNumbersOfType": {
         if (!registry.getMessage(question.value)) return notFound(`message ${question.value}`);
@@ -53,6 +55,17 @@ export function createReflectionAnswers(descriptorSet: Uint8Array, serviceNames:
       default:
         return { case: "errorResponse", value: { errorCode: Code.InvalidArgument, errorMessage: "the request asks nothing" } };
     }
+  }
+
+  return () => {
+    const sent = new Set<DescFile>();
+    return (question) => {
+      const found = resolve(question);
+      if ("case" in found) return found;
+      const files = [found, ...imports(found).filter((file) => !sent.has(file))];
+      files.forEach((file) => sent.add(file));
+      return { case: "fileDescriptorResponse", value: { fileDescriptorProto: files.map((file) => encodedFiles.get(file.proto.name)!) } };
+    };
   };
 }
 
@@ -60,15 +73,15 @@ function notFound(what: string): ReflectionAnswer {
   return { case: "errorResponse", value: { errorCode: Code.NotFound, errorMessage: `${what} not found` } };
 }
 
-/** The file first, then every file it imports, transitively, each once. */
-function withImports(file: DescFile): DescFile[] {
+/** Every file a file imports, transitively, each once. */
+function imports(file: DescFile): DescFile[] {
   const found = new Set<DescFile>();
   const visit = (f: DescFile) => {
     if (found.has(f)) return;
     found.add(f);
     f.dependencies.forEach(visit);
   };
-  visit(file);
+  file.dependencies.forEach(visit);
   return [...found];
 }
 

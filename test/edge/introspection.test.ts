@@ -16,7 +16,7 @@ import { DeploymentService } from "../../gen/launchpad/deployment/v1/deployment_
 import { UserService } from "../../gen/launchpad/user/v1/user_service_pb.js";
 import { introspectionRoutes, reflectionRequestMaxBytes } from "../../edge/introspection.js";
 import { repoRoot } from "../support/program.js";
-import { answeredFiles, checkHealthOverGrpc, listedServices, reflectOverGrpc } from "../support/grpc-introspection.js";
+import { answeredFileDescriptors, answeredFiles, checkHealthOverGrpc, listedServices, reflectOverGrpc } from "../support/grpc-introspection.js";
 
 const served = [UserService.typeName, DeploymentService.typeName];
 const introspection = ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"];
@@ -71,6 +71,21 @@ describe("introspectionRoutes: reflection and health in the edge's own router", 
       expect(names[0]).toBe("launchpad/user/v1/user_service.proto");
       expect(names).toEqual(expect.arrayContaining(["launchpad/user/v1/user.proto", "launchpad/auth/v1/policy.proto", "google/protobuf/descriptor.proto"]));
       expect(new Set(names).size).toBe(names.length);
+    });
+
+    it("sends each import once per stream: a later answer holds the file asked for and only the imports not sent yet", async () => {
+      const [first, again, user] = await reflectOverGrpc(address, "v1", [
+        { messageRequest: { case: "fileContainingSymbol", value: DeploymentService.typeName } },
+        { messageRequest: { case: "fileContainingSymbol", value: DeploymentService.typeName } },
+        { messageRequest: { case: "fileContainingSymbol", value: UserService.typeName } },
+      ]);
+      const namesOf = (answer: typeof first) => answeredFileDescriptors(answer!).map((file) => file.name);
+      const sentFirst = namesOf(first);
+      expect(namesOf(again)).toEqual(["launchpad/deployment/v1/deployment_service.proto"]);
+      const userFiles = namesOf(user);
+      expect(userFiles[0]).toBe("launchpad/user/v1/user_service.proto");
+      expect(userFiles).toContain("launchpad/user/v1/user.proto");
+      expect(userFiles.filter((name) => sentFirst.includes(name))).toEqual([]);
     });
 
     it("answers file_containing_extension and all_extension_numbers_of_type for method options", async () => {

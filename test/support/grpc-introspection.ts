@@ -46,10 +46,15 @@ export function listedServices(response: ServerReflectionResponse): string[] {
   return response.messageResponse.value.service.map((service) => service.name);
 }
 
-/** The files a file_descriptor_response holds, in order, and a registry built from them alone. */
-export function answeredFiles(response: ServerReflectionResponse): { names: string[]; registry: FileRegistry } {
+/** The files a file_descriptor_response holds, decoded, in order. */
+export function answeredFileDescriptors(response: ServerReflectionResponse): FileDescriptorProto[] {
   if (response.messageResponse.case !== "fileDescriptorResponse") throw new Error(`not files: ${response.messageResponse.case}`);
-  const files = response.messageResponse.value.fileDescriptorProto.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
+  return response.messageResponse.value.fileDescriptorProto.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
+}
+
+/** The names of the files a file_descriptor_response holds, in order, and a registry built from them alone. */
+export function answeredFiles(response: ServerReflectionResponse): { names: string[]; registry: FileRegistry } {
+  const files = answeredFileDescriptors(response);
   const byName = new Map(files.map((file) => [file.name, file]));
   // Imports before their importers, as createFileRegistry wants a set; a missing import throws there.
   const ordered = new Set<FileDescriptorProto>();
