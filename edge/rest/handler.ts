@@ -5,11 +5,11 @@ import type { Route } from "../connect-routes.js";
 import { sendJson } from "../endpoints/responses.js";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
 import { inflateWithin } from "../protections/inflate.js";
-import { Rejection, sendRejection } from "../protections/rejections.js";
+import { sendError } from "../protocol/send-error.js";
 import { clientLeft, type ForwardOptions, type Upstream } from "../upstream/forward.js";
 import { compileBindings, findBinding, type BindingMatch, type RestBinding } from "./bindings.js";
 import { requestTimeoutMs } from "./deadline.js";
-import { asConnectError, errorResponse } from "./errors.js";
+import { asConnectError } from "./errors.js";
 import { methodNotAllowed, restRefusal } from "./refusals.js";
 import { buildRequest } from "./request.js";
 import { responseJson } from "./response.js";
@@ -46,9 +46,10 @@ export interface RestHandlerOptions {
  * owning service over gRPC with the client's headers, deadline and
  * cancellation; the answer is proto3 JSON (response.ts) with 200, or 201 for
  * POST to a Create* method; server streams are SSE or NDJSON (streams.ts);
- * failures are google.rpc.Status JSON with grpc-gateway's HTTP status
- * (errors.ts), and the edge's own refusals (refusals.ts; a body that
- * inflates past `maxBodyBytes`: 413) with theirs and an ErrorInfo.
+ * failures are google.rpc.Status JSON with grpc-gateway's HTTP status,
+ * written by the edge's one REST error writer (protocol/send-error.ts), and
+ * the edge's own refusals (refusals.ts; a body that inflates past
+ * `maxBodyBytes`: 413) with theirs and an ErrorInfo.
  *
  * The handler takes the request's match when the caller has found it with
  * findBinding among `bindings`, and finds it itself otherwise. Returns
@@ -69,7 +70,7 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
     const match = found ?? findBinding(bindings, httpMethod, rawPath);
     if (match.kind === "none") return false;
     if (match.kind === "method-not-allowed") {
-      sendRejection(req, res, "rest", methodNotAllowed(httpMethod, rawPath, match.allowed), { allow: match.allowed.join(", ") });
+      sendError(req, res, "rest", methodNotAllowed(httpMethod, rawPath, match.allowed), { allow: match.allowed.join(", ") });
       return true;
     }
 
@@ -88,9 +89,7 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
         if (!res.writableEnded) res.end();
         return;
       }
-      if (error instanceof Rejection) return sendRejection(req, res, "rest", error);
-      const { status, headers, body } = errorResponse(asConnectError(error));
-      sendJson(res, status, body, headers);
+      sendError(req, res, "rest", asConnectError(error));
     });
     return true;
   };

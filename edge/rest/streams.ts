@@ -1,10 +1,9 @@
 import type { Writable } from "node:stream";
 import { fromBinary, mergeFromJson, type DescField, type DescMessage, type DescMethod, type Message } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
-import { sendJson } from "../endpoints/responses.js";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
 import { headerValue } from "./deadline.js";
-import { asConnectError, errorResponse, statusJson } from "./errors.js";
+import { asConnectError, statusJson } from "./errors.js";
 import { restRefusal } from "./refusals.js";
 import { responseJson } from "./response.js";
 
@@ -65,10 +64,11 @@ export function applyLastEventId(input: DescMessage, field: DescField | undefine
  *   is a final `{"error": {...Status...}}` line.
  *
  * The status line waits for the first message, so a stream that fails at
- * once (UNAUTHENTICATED, NOT_FOUND, a deadline) gets the error's own HTTP
- * status and Status JSON body. Writes respect backpressure; when the client
- * goes away `signal` aborts, which cancels the upstream call at once.
- * A failure that is not a ConnectError is sent as INTERNAL and rethrown.
+ * once (UNAUTHENTICATED, NOT_FOUND, a deadline) is thrown to the caller,
+ * which answers with the error's own HTTP status and Status JSON body.
+ * Writes respect backpressure; when the client goes away `signal` aborts,
+ * which cancels the upstream call at once. A later failure that is not a
+ * ConnectError is sent as INTERNAL and rethrown.
  */
 export async function sendStream(
   res: EdgeResponse,
@@ -100,14 +100,9 @@ export async function sendStream(
     }
   } catch (error) {
     if (signal.aborted) return;
-    const failure = asConnectError(error);
-    if (!started) {
-      const { status, headers, body } = errorResponse(failure);
-      sendJson(res, status, body, headers);
-    } else {
-      const status = statusJson(failure);
-      res.end(format === "sse" ? `event: error\ndata: ${JSON.stringify(status)}\n\n` : `${JSON.stringify({ error: status })}\n`);
-    }
+    if (!started) throw error;
+    const status = statusJson(asConnectError(error));
+    res.end(format === "sse" ? `event: error\ndata: ${JSON.stringify(status)}\n\n` : `${JSON.stringify({ error: status })}\n`);
     // Sent as INTERNAL; the caller logs the cause.
     if (!(error instanceof ConnectError)) throw error;
     return;
