@@ -23,8 +23,18 @@ import { cpuBusyMicros } from "./support/cpu-busy.js";
 import { percentile } from "./support/percentile.js";
 import { startPinnedChild, type PinnedChild } from "./support/pinned-child.js";
 import { processCpuMicros } from "./support/process-cpu.js";
+import { topSelfTime } from "./support/cpu-profile.js";
 import type { LoadReply } from "./create-throughput/load-child.js";
-import { describeRound, format, summarize, type Backend, type CreateRound, type CreateThroughputResult } from "./create-throughput/report.js";
+import { splitByLayer } from "./create-throughput/profile-split.js";
+import {
+  describeRound,
+  format,
+  summarize,
+  type Backend,
+  type CreateProfile,
+  type CreateRound,
+  type CreateThroughputResult,
+} from "./create-throughput/report.js";
 
 const serverCpu = 0;
 const loadCpu = 1;
@@ -108,6 +118,9 @@ async function run(settings: BenchSettings): Promise<CreateThroughputResult> {
       }
     }
 
+    const profiles: CreateProfile[] = [];
+    if (settings.profile) for (const target of targets) profiles.push(await profileRound(target, () => measure(target), settings.outputDir));
+
     const backends: CreateThroughputResult["backends"] = {};
     for (const [name, list] of Object.entries(rounds) as [Backend, CreateRound[]][]) backends[name] = summarize(list);
     return {
@@ -116,6 +129,7 @@ async function run(settings: BenchSettings): Promise<CreateThroughputResult> {
       node: process.version,
       load: { tool: "node (grpc-js)", concurrency, connections, rounds: settings.rounds, roundSeconds: settings.roundSeconds },
       backends,
+      ...(profiles.length > 0 ? { profiles } : {}),
       skipped,
       notes: [
         `deployments service processes pinned to CPU ${serverCpu}, the load generator (and the idle users service) to CPU ${loadCpu}; ` +
@@ -178,6 +192,14 @@ async function measureRound(
     loadCpuMicrosPerCreate: reply.cpuMicros / creates,
     otherWorkShare: Math.max(0, busyMicros - cpuMicros) / wallMicros,
   };
+}
+
+/** One more round with the server's CPU profiler on (not counted: profiling slows it down), split by layer. */
+async function profileRound(target: Target, round: () => Promise<CreateRound>, outputDir: string): Promise<CreateProfile> {
+  const file = join(outputDir, `create-throughput-${target.name}.cpuprofile`);
+  const result = await target.server.child.profile(file, round);
+  progress(`${target.name} profiled: ${describeRound(result)}; profile in ${file} (open in Chrome DevTools)`);
+  return { backend: target.name, file, ...(await splitByLayer(file)), self: await topSelfTime(file, 12) };
 }
 
 /** CPU used so far by each PostgreSQL backend of the service (by application_name). */

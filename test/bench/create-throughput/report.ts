@@ -1,4 +1,5 @@
 /** The CreateDeployment throughput benchmark's result: its shape, medians and the terminal table. */
+import type { ProfileEntry } from "../support/cpu-profile.js";
 import { median } from "../support/percentile.js";
 import { table } from "../support/table.js";
 
@@ -28,6 +29,18 @@ export interface BackendSummary extends CreateRound {
   rounds: CreateRound[];
 }
 
+/** The server's CPU profile during one extra round of a backend (--profile). */
+export interface CreateProfile {
+  backend: Backend;
+  file: string;
+  /** Self time by layer (the store, Kysely, the driver, the gRPC stack, the middleware chain, …), as shares of busy samples. */
+  layers: ProfileEntry[];
+  /** The store's own share: its code, Kysely and the database driver. */
+  storePercent: number;
+  /** The functions with the most self time. */
+  self: ProfileEntry[];
+}
+
 /** The result of the CreateDeployment throughput benchmark (also written as JSON). */
 export interface CreateThroughputResult {
   benchmark: "create-throughput";
@@ -35,6 +48,7 @@ export interface CreateThroughputResult {
   node: string;
   load: { tool: "node (grpc-js)"; concurrency: number; connections: number; rounds: number; roundSeconds: number };
   backends: Partial<Record<Backend, BackendSummary>>;
+  profiles?: CreateProfile[];
   /** Why a backend is missing, if one is. */
   skipped: Partial<Record<Backend, string>>;
   notes: string[];
@@ -108,6 +122,13 @@ export function format(result: CreateThroughputResult): string {
     ]);
   }
   lines.push(...table(rows));
+  for (const profile of result.profiles ?? []) {
+    const server = result.backends[profile.backend]?.serverCpuMicrosPerCreate ?? 0;
+    const share = (percent: number) => `${percent.toFixed(1)} % (~${Math.round((server * percent) / 100)} µs/create)`;
+    lines.push(`  ${profile.backend}: server CPU by layer (profiled round; µs scaled from the measured median) — store share ${share(profile.storePercent)}`);
+    for (const layer of profile.layers.slice(0, 10)) lines.push(`    ${share(layer.selfPercent).padEnd(26)} ${layer.function}`);
+    lines.push(`  ${profile.backend}: top self time: ${profile.self.map((entry) => `${entry.function} ${entry.selfPercent.toFixed(1)} %`).join("; ")}`);
+  }
   for (const [name, reason] of Object.entries(result.skipped)) lines.push(`  ! ${name} skipped: ${reason}`);
   for (const [name, summary] of Object.entries(result.backends)) {
     if (summary && summary.loadCpuShare > 0.9) {
