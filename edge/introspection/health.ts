@@ -4,6 +4,7 @@ import { once } from "node:events";
 import { HealthCheckResponse_ServingStatus as ServingStatus, type Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { errorDomain } from "../../services/kit/errors.js";
+import { unknownServiceMessage, unknownServiceReason } from "../../services/kit/grpc/introspection.js";
 
 /**
  * grpc.health.v1 for the edge itself: "" (the whole edge) and each service it
@@ -30,7 +31,7 @@ export function createEdgeHealth(serviceNames: readonly string[]): ServiceImpl<t
 }
 
 function unknownService(name: string): ConnectError {
-  return new ConnectError(`unknown service ${JSON.stringify(name.slice(0, 200))}`, Code.NotFound, undefined, [
-    { desc: ErrorInfoSchema, value: { reason: "SERVICE_NOT_FOUND", domain: errorDomain } },
+  return new ConnectError(unknownServiceMessage(name), Code.NotFound, undefined, [
+    { desc: ErrorInfoSchema, value: { reason: unknownServiceReason, domain: errorDomain } },
   ]);
 }

@@ -1,10 +1,11 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
-import { Code, createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { DeploymentService } from "../../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import { UserService } from "../../gen/launchpad/user/v1/user_service_pb.js";
@@ -30,8 +31,12 @@ describe("the users service: health by service name, and reflection listing heal
     expect(await checkHealthOverGrpc(users.address, service)).toEqual({ status: ServingStatus.SERVING });
   });
 
-  it.each([DeploymentService.typeName, "launchpad.nope.v1.Nothing"])("Health/Check(%j), a service it does not serve, is NOT_FOUND", async (service) => {
+  it.each([DeploymentService.typeName, "launchpad.nope.v1.Nothing"])("Health/Check(%j), a service it does not serve, is NOT_FOUND with the reason SERVICE_NOT_FOUND", async (service) => {
     expect(await checkHealthOverGrpc(users.address, service)).toEqual({ code: grpc.status.NOT_FOUND });
+    const client = createClient(Health, createGrpcTransport({ baseUrl: `http://${users.address}` }));
+    const error = await client.check({ service }).catch((caught: unknown) => ConnectError.from(caught));
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).findDetails(ErrorInfoSchema)).toEqual([expect.objectContaining({ reason: "SERVICE_NOT_FOUND", domain: "launchpad.dev" })]);
   });
 
   it.each(["v1", "v1alpha"] as const)("reflection %s lists UserService, health and both reflection services, and nothing else", async (version) => {

@@ -19,3 +19,11 @@ export function readDescriptorSet(): Uint8Array {
  * reflection so grpcurl and `buf curl` can call health by name.
  */
 export const introspectionServiceNames: readonly string[] = [Health.typeName, ServerReflectionV1.typeName, ServerReflectionV1alpha.typeName];
+
+/** The ErrorInfo reason of a health check naming a service the server does not serve. */
+export const unknownServiceReason = "SERVICE_NOT_FOUND";
+
+/** The message of that error; the name is the caller's, so it is quoted and cut short. */
+export function unknownServiceMessage(name: string): string {
+  return `unknown service ${JSON.stringify(name.slice(0, 200))}`;
+}
