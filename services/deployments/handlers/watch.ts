@@ -11,45 +11,49 @@ import { deploymentFilterFields, deploymentMatcher, eventMatcher } from "../filt
 import { deploymentIdOf, deploymentNotFound, toDeployment, toEvent } from "../resources.js";
 import type { EventRecord } from "../store/types.js";
 import type { WatchItem } from "../watch/hub.js";
-import { WatchResponses, type WatchMessages } from "../watch/responses.js";
+import { WatchResponses } from "../watch/responses.js";
+import type { Present } from "../watch/subscription.js";
 import type { DeploymentServiceDeps } from "./deps.js";
 
 /** A response schema of a watch method: both share `change`, `heartbeat` and `revision`. */
 type WatchSchema = typeof WatchDeploymentResponseSchema | typeof WatchDeploymentsResponseSchema;
 
 /**
- * The response messages of one watch method: each change's built once and
- * shared by every watcher it goes to (the server also encodes each once),
- * every one counted as sent.
+ * The responses of one watch method to hub deliveries: each change's message
+ * (in the iterator result a watcher reads) is built once and shared by every
+ * watcher it goes to (the server also encodes each once), and every one
+ * handed over is counted as sent.
  */
-function sharedMessages<S extends WatchSchema>(schema: S, sent: () => void): WatchMessages<MessageShape<S>> {
-  const changes = new WeakMap<EventRecord, MessageShape<S>>();
-  let heartbeat: { revision: number; message: MessageShape<S> } | undefined;
-  const of = (item: WatchItem): MessageShape<S> => {
+function sharedMessages<S extends WatchSchema>(schema: S, sent: () => void): Present<MessageShape<S>> {
+  type Result = IteratorYieldResult<MessageShape<S>>;
+  const changes = new WeakMap<EventRecord, Result>();
+  let heartbeat: { revision: number; result: Result } | undefined;
+  const resultOf = (item: WatchItem): Result => {
     if (item.kind === "heartbeat") {
       if (heartbeat?.revision !== item.revision) {
         const message = create(schema, { kind: { case: "heartbeat", value: {} }, revision: BigInt(item.revision) } as never);
-        heartbeat = { revision: item.revision, message };
+        heartbeat = { revision: item.revision, result: { done: false, value: message } };
       }
-      return heartbeat.message;
+      return heartbeat.result;
     }
-    let message = changes.get(item.event);
-    if (!message) {
+    let result = changes.get(item.event);
+    if (!result) {
       const change = { deployment: toDeployment(item.event.deployment), event: toEvent(item.event) };
-      message = create(schema, { kind: { case: "change", value: change }, revision: BigInt(item.event.revision) } as never);
-      changes.set(item.event, message);
+      const message = create(schema, { kind: { case: "change", value: change }, revision: BigInt(item.event.revision) } as never);
+      result = { done: false, value: message };
+      changes.set(item.event, result);
     }
-    return message;
+    return result;
   };
-  return {
-    of(item) {
-      sent();
-      return of(item);
-    },
-    release(snapshot) {
-      snapshot.kind = { case: undefined };
-    },
+  return (delivery) => {
+    sent();
+    return resultOf(delivery.value);
   };
+}
+
+/** Empties a snapshot that has been written: its deployments need not live as long as the stream. */
+function release(snapshot: { kind: { case: string | undefined } }): void {
+  snapshot.kind = { case: undefined };
 }
 
 /**
@@ -84,13 +88,13 @@ export function createWatchHandlers({ store, hub, metrics, snapshotLimit }: Depl
     watchDeployment(request, context) {
       const id = deploymentIdOf(request.name);
       const start = request.resumeRevision === 0n ? snapshotOfOne(request.name, id) : Number(request.resumeRevision);
-      return new WatchResponses(start, (from) => hub.subscribe(from, deploymentMatcher(id), context.signal), oneMessages);
+      return new WatchResponses(start, (from) => hub.subscribe(from, deploymentMatcher(id), context.signal, oneMessages), release);
     },
 
     watchDeployments(request, context) {
       const terms = parseFilter(request.filter, deploymentFilterFields);
       const start = request.resumeRevision === 0n ? snapshotOfMany(terms) : Number(request.resumeRevision);
-      return new WatchResponses(start, (from) => hub.subscribe(from, eventMatcher(terms), context.signal), manyMessages);
+      return new WatchResponses(start, (from) => hub.subscribe(from, eventMatcher(terms), context.signal, manyMessages), release);
     },
   } satisfies Partial<Handlers<typeof DeploymentService>>;
 }

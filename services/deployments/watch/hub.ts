@@ -1,7 +1,7 @@
 import type { DeploymentStore, EventRecord } from "../store/types.js";
 import { resumeRevisionExpired, resumeRevisionUnknown, serverStopping } from "./errors.js";
 import { Ring } from "./ring.js";
-import { Subscription, type ChangeDelivery, type Feed, type HeartbeatDelivery, type WatchItem } from "./subscription.js";
+import { Subscription, type ChangeDelivery, type Feed, type HeartbeatDelivery, type Present, type Subscriber, type WatchItem } from "./subscription.js";
 
 export type { WatchItem } from "./subscription.js";
 
@@ -52,6 +52,8 @@ export interface WatchHub {
    * Aborting `signal` or calling return() ends the iteration at once.
    */
   subscribe(fromRevision: number, matches: (event: EventRecord) => boolean, signal: AbortSignal): AsyncIterableIterator<WatchItem>;
+  /** The same, each item read as `present` makes it of its delivery. */
+  subscribe<T>(fromRevision: number, matches: (event: EventRecord) => boolean, signal: AbortSignal, present: Present<T>): AsyncIterableIterator<T>;
   /** Subscriptions not yet ended. */
   openStreams(): number;
   /** Stops timers and the listener and ends every subscription with SERVER_STOPPING. */
@@ -65,7 +67,8 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
     start: () => hub.start(),
     poke: () => hub.poke(),
     latestRevision: () => hub.latest,
-    subscribe: (fromRevision, matches, signal) => hub.subscribe(fromRevision, matches, signal),
+    subscribe: <T>(fromRevision: number, matches: (event: EventRecord) => boolean, signal: AbortSignal, present?: Present<T>) =>
+      hub.subscribe(fromRevision, matches, signal, present ?? (itemOf as Present<unknown> as Present<T>)),
     openStreams: () => hub.subscribers.size,
     close: () => hub.close(),
   };
@@ -74,7 +77,7 @@ export function createWatchHub(options: WatchHubOptions): WatchHub {
 class Hub implements Feed {
   readonly queueLimit: number;
   readonly ring: Ring<ChangeDelivery>;
-  readonly subscribers = new Set<Subscription>();
+  readonly subscribers = new Set<Subscriber>();
   floor = 0;
   latest = 0;
   private readonly source: WatchHubOptions["source"];
@@ -132,9 +135,9 @@ class Hub implements Feed {
     this.catchUp().catch(this.onError);
   }
 
-  subscribe(fromRevision: number, matches: (event: EventRecord) => boolean, signal: AbortSignal): Subscription {
+  subscribe<T>(fromRevision: number, matches: (event: EventRecord) => boolean, signal: AbortSignal, present: Present<T>): Subscription<T> {
     if (!this.ready) throw new Error("start the watch hub before subscribing");
-    const subscription = new Subscription(this, matches, signal, fromRevision);
+    const subscription = new Subscription(this, matches, signal, fromRevision, present);
     if (this.closed) {
       subscription.fail(serverStopping(fromRevision));
     } else if (signal.aborted) {
@@ -151,7 +154,7 @@ class Hub implements Feed {
     return subscription;
   }
 
-  detach(subscription: Subscription): void {
+  detach(subscription: Subscriber): void {
     this.subscribers.delete(subscription);
   }
 
@@ -218,7 +221,7 @@ class Hub implements Feed {
 
   // A resume revision this hub has not ingested yet: another replica may have
   // committed it. Catch up; if still short, ask the store whether it exists.
-  private async catchUpTo(subscription: Subscription, fromRevision: number): Promise<void> {
+  private async catchUpTo(subscription: Subscriber, fromRevision: number): Promise<void> {
     try {
       await this.catchUp();
       if (fromRevision > this.latest && !subscription.ended) {
@@ -238,6 +241,9 @@ class Hub implements Feed {
     }
   }
 }
+
+/** Reads each delivery as the item it carries. */
+const itemOf: Present<WatchItem> = (delivery) => delivery;
 
 function positive(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, not ${value}`);

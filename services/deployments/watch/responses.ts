@@ -1,17 +1,8 @@
-import type { WatchItem } from "./subscription.js";
 
 /** A watch's first message and the revision it reflects: the watch continues after that revision. */
 export interface Snapshot<T> {
   message: T;
   revision: number;
-}
-
-/** How a watch method turns hub items into response messages. */
-export interface WatchMessages<T> {
-  /** The message of one hub item (shared by every watcher it goes to). */
-  of(item: WatchItem): T;
-  /** Empties a snapshot message that has been written. */
-  release(snapshot: T): void;
 }
 
 /** Where a watch starts: after a resume revision, or after a snapshot still to be read. */
@@ -21,9 +12,10 @@ const finished: IteratorReturnResult<undefined> = Object.freeze({ done: true, va
 
 /**
  * The responses of one watch stream: the snapshot (unless resuming), then
- * every hub item after it as a message. A plain iterator rather than async
- * generators, so an idle stream holds this object and its subscription, not
- * generator frames with their pending promises.
+ * the messages of its subscription, which starts after the snapshot. A plain
+ * iterator rather than async generators, and once subscribed it hands on the
+ * subscription's own promises: an idle stream holds this object and its
+ * subscription, not generator frames with their pending promises.
  *
  * The server's call chain keeps the last message it passed in its frames
  * until the next one, so a snapshot would live as long as a quiet stream.
@@ -34,30 +26,30 @@ const finished: IteratorReturnResult<undefined> = Object.freeze({ done: true, va
 export class WatchResponses<T> implements AsyncIterableIterator<T> {
   /** Where to start; undefined once subscribed, or after return(). */
   private start: WatchStart<T> | undefined;
-  private items: AsyncIterator<WatchItem> | undefined;
+  private items: AsyncIterator<T> | undefined;
   /** The snapshot sent, until it is released. */
   private sent: T | undefined;
 
   constructor(
     start: WatchStart<T>,
-    private readonly subscribe: (fromRevision: number) => AsyncIterator<WatchItem>,
-    private readonly messages: WatchMessages<T>,
+    private readonly subscribe: (fromRevision: number) => AsyncIterator<T>,
+    /** Empties a snapshot message that has been written. */
+    private readonly release: (snapshot: T) => void,
   ) {
     this.start = start;
   }
 
-  async next(): Promise<IteratorResult<T>> {
+  next(): Promise<IteratorResult<T>> {
     if (this.items === undefined) {
       const start = this.start;
-      if (start === undefined) return finished;
+      if (start === undefined) return Promise.resolve(finished);
       if (typeof start === "function") return this.sendSnapshot(start);
       this.start = undefined;
-      if (this.sent !== undefined) this.messages.release(this.sent);
+      if (this.sent !== undefined) this.release(this.sent);
       this.sent = undefined;
       this.items = this.subscribe(start);
     }
-    const result = await this.items.next();
-    return result.done ? finished : { done: false, value: this.messages.of(result.value) };
+    return this.items.next();
   }
 
   return(): Promise<IteratorResult<T>> {

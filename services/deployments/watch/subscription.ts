@@ -15,8 +15,17 @@ export type ChangeDelivery = IteratorYieldResult<{ kind: "change"; event: EventR
 /** An iterator result for a heartbeat, made once per tick and shared. */
 export type HeartbeatDelivery = IteratorYieldResult<{ kind: "heartbeat"; revision: number }>;
 
-type Delivery = ChangeDelivery | HeartbeatDelivery;
-type Resolve = (result: IteratorResult<WatchItem> | PromiseLike<IteratorResult<WatchItem>>) => void;
+/** A change or a heartbeat, as the hub dispatches it. */
+export type Delivery = ChangeDelivery | HeartbeatDelivery;
+
+/**
+ * What a subscriber reads for each delivery it takes. Called once per item
+ * handed over; results shared across subscribers keep dispatch free of
+ * allocations per subscriber.
+ */
+export type Present<T> = (delivery: Delivery) => IteratorYieldResult<T>;
+
+type Resolve<T> = (result: IteratorResult<T> | PromiseLike<IteratorResult<T>>) => void;
 
 /** What a subscription reads from its hub. */
 export interface Feed {
@@ -29,7 +38,19 @@ export interface Feed {
   /** The highest revision ingested. */
   readonly latest: number;
   /** Forgets an ended subscription. */
-  detach(subscription: Subscription): void;
+  detach(subscriber: Subscriber): void;
+}
+
+/** What the hub does with a subscription, whatever its subscriber reads. */
+export interface Subscriber {
+  /** The revision of the last item the consumer took. */
+  readonly taken: number;
+  readonly ended: boolean;
+  begin(): void;
+  offer(delivery: ChangeDelivery, event: EventRecord): void;
+  offerHeartbeat(delivery: HeartbeatDelivery): void;
+  fail(error: Error): void;
+  close(): void;
 }
 
 // Modes. A subscription waits (for the hub to catch up to its resume revision),
@@ -54,7 +75,7 @@ const compactAfter = 32;
  * consumer. Idle, a subscription is this object, its place in the hub's set
  * and its abort listener (the object itself, no closure).
  */
-export class Subscription implements AsyncIterableIterator<WatchItem> {
+export class Subscription<T = WatchItem> implements AsyncIterableIterator<T>, Subscriber {
   /** The revision of the last item the consumer took: where it resumes after being cut off. */
   taken: number;
   private mode: number = waiting;
@@ -62,7 +83,7 @@ export class Subscription implements AsyncIterableIterator<WatchItem> {
   private cursor: number;
   private buffer: (Delivery | undefined)[] | undefined;
   private head = 0;
-  private waiter: Resolve | undefined;
+  private waiter: Resolve<T> | undefined;
   private failure: Error | undefined;
 
   constructor(
@@ -70,6 +91,7 @@ export class Subscription implements AsyncIterableIterator<WatchItem> {
     private readonly matches: (event: EventRecord) => boolean,
     private readonly signal: AbortSignal,
     fromRevision: number,
+    private readonly present: Present<T>,
   ) {
     this.taken = fromRevision;
     this.cursor = fromRevision;
@@ -90,7 +112,7 @@ export class Subscription implements AsyncIterableIterator<WatchItem> {
     const delivery = this.replay();
     if (delivery !== undefined) {
       this.waiter = undefined;
-      waiter(delivery);
+      waiter(this.present(delivery));
     }
     // Otherwise replay found nothing (now live, still waiting) or failed (waiter rejected).
   }
@@ -146,7 +168,7 @@ export class Subscription implements AsyncIterableIterator<WatchItem> {
     this.close();
   }
 
-  next(): Promise<IteratorResult<WatchItem>> {
+  next(): Promise<IteratorResult<T>> {
     const buffer = this.buffer;
     if (buffer !== undefined) return Promise.resolve(this.take(buffer));
     if (this.mode === ended) {
@@ -158,15 +180,15 @@ export class Subscription implements AsyncIterableIterator<WatchItem> {
     if (this.waiter !== undefined) return Promise.reject(new Error("next() called before the previous next() settled"));
     if (this.mode === replaying) {
       const delivery = this.replay();
-      if (delivery !== undefined) return Promise.resolve(delivery);
+      if (delivery !== undefined) return Promise.resolve(this.present(delivery));
       if (this.ended) return this.next();
     }
-    return new Promise((resolve: Resolve) => {
+    return new Promise((resolve: Resolve<T>) => {
       this.waiter = resolve;
     });
   }
 
-  return(): Promise<IteratorResult<WatchItem>> {
+  return(): Promise<IteratorResult<T>> {
     this.close();
     this.failure = undefined;
     return Promise.resolve(finished);
@@ -181,7 +203,7 @@ export class Subscription implements AsyncIterableIterator<WatchItem> {
     if (waiter !== undefined) {
       this.waiter = undefined;
       this.taken = revision;
-      waiter(delivery);
+      waiter(this.present(delivery));
       return;
     }
     const buffer = this.buffer;
@@ -195,7 +217,7 @@ export class Subscription implements AsyncIterableIterator<WatchItem> {
   }
 
   // The buffer is never empty: it is dropped when drained.
-  private take(buffer: (Delivery | undefined)[]): Delivery {
+  private take(buffer: (Delivery | undefined)[]): IteratorYieldResult<T> {
     const delivery = buffer[this.head]!;
     buffer[this.head] = undefined;
     this.head += 1;
@@ -208,7 +230,7 @@ export class Subscription implements AsyncIterableIterator<WatchItem> {
     }
     const item = delivery.value;
     this.taken = item.kind === "change" ? item.event.revision : item.revision;
-    return delivery;
+    return this.present(delivery);
   }
 
   // The next matching change of the ring after the cursor; none (and live from
