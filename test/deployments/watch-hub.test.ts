@@ -179,6 +179,28 @@ describe("watch hub: order and resume", () => {
     }
   });
 
+  it("hands each subscriber what `present` makes of each delivery it takes, from replay, queue and live dispatch alike", async () => {
+    const log = new FakeLog();
+    log.append(3);
+    const hub = await startHub(log);
+    const presented: string[] = [];
+    const present = (delivery: IteratorYieldResult<WatchItem>) => {
+      presented.push(label(delivery.value));
+      return { done: false as const, value: `item ${label(delivery.value)}` };
+    };
+    const iterator = hub.subscribe(1, everything, new AbortController().signal, present);
+    const read = async () => (await iterator.next()).value;
+    // Replayed, then a waiting next() resolved by dispatch, then queued ones.
+    expect([await read(), await read()]).toEqual(["item 2", "item 3"]);
+    const waiting = read();
+    await commit(log, hub, 3);
+    expect(await waiting).toBe("item 4");
+    // Once per item handed over: 5 and 6 wait in the queue unpresented.
+    expect(presented).toEqual(["2", "3", "4"]);
+    expect([await read(), await read()]).toEqual(["item 5", "item 6"]);
+    expect(presented).toEqual(["2", "3", "4", "5", "6"]);
+  });
+
   it("resumes from any revision whose following changes are still retained", async () => {
     const log = new FakeLog();
     log.append(25);
