@@ -6,7 +6,7 @@ import { endAfterAnswer } from "./protections/limits.js";
 import { bodyTooLarge, Rejection, unknownMethod, unsupportedEncoding } from "./protections/rejections.js";
 import { endWithStatus, responseContentType, sendError } from "./protocol/send-error.js";
 import { base64Chunk, createBase64Decoder } from "./protocol/web-text.js";
-import { createFrameSplitter, grpcStatusHeaders, grpcTimeout, messageOf } from "./protocol/wire.js";
+import { createFrameSplitter, grpcStatusHeaders, grpcTimeout, messageOf, type GrpcStatus } from "./protocol/wire.js";
 import type { Route } from "./routing/classify.js";
 import { unavailable } from "./upstream/errors.js";
 import { forwardedHeaders } from "./upstream/forward.js";
@@ -25,9 +25,9 @@ function pick(from: IncomingHttpHeaders, names: readonly string[], to: OutgoingH
 }
 
 /** The status headers among an upstream's headers or trailers. */
-function statusOf(from: IncomingHttpHeaders): Headers {
-  const status = new Headers();
-  for (const name of grpcTrailers) if (typeof from[name] === "string") status.set(name, from[name]);
+function statusOf(from: IncomingHttpHeaders): GrpcStatus {
+  const status: GrpcStatus = {};
+  for (const name of grpcTrailers) if (typeof from[name] === "string") status[name] = from[name];
   return status;
 }
 
@@ -49,12 +49,11 @@ const responseHeaders: Record<RelayedProtocol, readonly string[]> = {
  * messages when headers have gone out, else as a trailers-only answer (one
  * header block ending the stream, as gRPC and gRPC-Web clients expect).
  */
-function finish(req: EdgeRequest, res: EdgeResponse, protocol: RelayedProtocol, status: Headers, headers?: OutgoingHttpHeaders): void {
+function finish(req: EdgeRequest, res: EdgeResponse, protocol: RelayedProtocol, status: GrpcStatus, headers?: OutgoingHttpHeaders): void {
   if (res.writableEnded || res.destroyed) return;
   if (res.headersSent) return endWithStatus(res, protocol, status);
   res.statusCode = 200;
-  for (const [name, value] of Object.entries({ ...headers, "content-type": responseContentType(protocol, req) })) res.setHeader(name, value!);
-  status.forEach((value, name) => res.setHeader(name, value));
+  for (const [name, value] of Object.entries({ ...headers, "content-type": responseContentType(protocol, req), ...status })) res.setHeader(name, value!);
   res.end();
 }
 
@@ -158,7 +157,7 @@ export function createGrpcRelay(options: {
       if (!upstream.closed) upstream.close(constants.NGHTTP2_CANCEL);
     });
 
-    let status: Headers | undefined;
+    let status: GrpcStatus | undefined;
     /** Ends the call with the service's status, or UNAVAILABLE when it went away without one. */
     const end = (headers?: OutgoingHttpHeaders) => {
       finish(req, res, protocol, status ?? grpcStatusHeaders(unavailable()), headers);

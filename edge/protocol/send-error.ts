@@ -5,7 +5,7 @@ import type { EdgeRequest, EdgeResponse } from "../http-server.js";
 import { Rejection } from "../protections/rejections.js";
 import { httpStatusOf, retryAfterSeconds, statusJson } from "../rest/errors.js";
 import type { Protocol } from "../routing/classify.js";
-import { endStreamFrame, grpcStatusHeaders, trailerFrame } from "./wire.js";
+import { endStreamFrame, grpcStatusHeaders, trailerFrame, type GrpcStatus } from "./wire.js";
 import { base64Chunk } from "./web-text.js";
 
 /** The response content type of each gRPC-family protocol, and of Connect streams, by codec. */
@@ -21,9 +21,9 @@ export function isGrpcFamily(protocol: Protocol): boolean {
 }
 
 /** The end of a gRPC-family answer that carries `status`: trailers, or a trailer frame (base64 in text mode). */
-export function endWithStatus(res: EdgeResponse, protocol: Protocol, status: Headers): void {
+export function endWithStatus(res: EdgeResponse, protocol: Protocol, status: GrpcStatus): void {
   if (protocol === "grpc") {
-    (res as Http2ServerResponse).addTrailers(Object.fromEntries(status));
+    (res as Http2ServerResponse).addTrailers(status);
     res.end();
   } else {
     const trailers = trailerFrame(status);
@@ -72,7 +72,7 @@ export function sendError(
   if (grpc) {
     status = 200;
     headers["content-type"] = responseContentType(protocol, req);
-    grpcStatusHeaders(error).forEach((value, name) => (headers[name] = value));
+    Object.assign(headers, grpcStatusHeaders(error));
   } else if (protocol === "connect-stream") {
     status = 200;
     headers["content-type"] = responseContentType(protocol, req);

@@ -29,14 +29,17 @@ export function isCompressedFrame(whole: Uint8Array): boolean {
   return (whole[0]! & compressedFlag) !== 0;
 }
 
-/** The gRPC status of an error (or OK) as headers: grpc-status, percent-encoded grpc-message, grpc-status-details-bin, its metadata. */
-export function grpcStatusHeaders(error: ConnectError | undefined): Headers {
-  return setTrailerStatus(new Headers(), error);
+/** A gRPC status as header names and values: grpc-status, grpc-message, grpc-status-details-bin (and an error's metadata). */
+export type GrpcStatus = Record<string, string>;
+
+/** The gRPC status of an error: percent-encoded grpc-message, details, metadata. */
+export function grpcStatusHeaders(error: ConnectError): GrpcStatus {
+  return Object.fromEntries(setTrailerStatus(new Headers(), error));
 }
 
 /** gRPC-Web's trailers: a last frame flagged 0x80 whose payload is the trailers as HTTP/1.1 header lines. */
-export function trailerFrame(trailers: Headers): Buffer {
-  return asBuffer(encodeEnvelope(trailerFlag, trailerSerialize(trailers)));
+export function trailerFrame(trailers: GrpcStatus): Buffer {
+  return asBuffer(encodeEnvelope(trailerFlag, trailerSerialize(new Headers(trailers))));
 }
 
 /** A Connect end-stream message carrying the error and its metadata (retry-after). */
