@@ -36,7 +36,7 @@ export interface Route {
   rpc: RpcTarget | undefined;
   /** What the REST bindings found, for REST requests. */
   rest: BindingMatch | undefined;
-  /** The metrics and log label: a served RPC's path, a REST template, an endpoint's path, or "other" (never an id). */
+  /** The metrics and log label: the served RPC's path (REST calls too), an endpoint's path, or "other" (never an id). */
   label: string;
 }
 
@@ -100,7 +100,8 @@ export function createClassifier(options: ClassifierOptions): (req: EdgeRequest)
 
     const httpMethod = (req.method ?? "GET").toUpperCase();
     const rest = httpMethod === "OPTIONS" ? undefined : findBinding(options.bindings, httpMethod, path);
-    if (rest && rest.kind === "found") return { protocol: "rest", codec: "json", path, rpc: undefined, rest, label: rest.binding.template.source };
+    // Counted under its method, as the same call is over every other protocol.
+    if (rest && rest.kind === "found") return { protocol: "rest", codec: "json", path, rpc: undefined, rest, label: rest.binding.path };
     if (rest && (rest.kind === "method-not-allowed" || path.startsWith("/v1/"))) {
       return { protocol: "rest", codec: "json", path, rpc: undefined, rest, label: "other" };
     }

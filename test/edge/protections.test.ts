@@ -694,12 +694,12 @@ describe("metrics and request logs", () => {
         { route: getUserPath, method: "POST", status: "200", protocol: "connect" },
         { route: getUserPath, method: "POST", status: "200", protocol: "grpc" },
         { route: getUserPath, method: "POST", status: "200", protocol: "grpc-web" },
-        { route: "/v1/{name=users/*}", method: "GET", status: "200", protocol: "rest" },
+        { route: "/launchpad.user.v1.UserService/GetUser", method: "GET", status: "200", protocol: "rest" },
         { route: "/healthz", method: "GET", status: "200", protocol: "http" },
         { route: "/.well-known/jwks.json", method: "GET", status: "404", protocol: "http" },
         { route: "other", method: "GET", status: "404", protocol: "http" },
-        { route: "/v1/users", method: "POST", status: "413", protocol: "rest" },
-        { route: "/v1/{name=users/*}", method: "GET", status: "429", protocol: "rest" },
+        { route: "/launchpad.user.v1.UserService/CreateUser", method: "POST", status: "413", protocol: "rest" },
+        { route: "/launchpad.user.v1.UserService/GetUser", method: "GET", status: "429", protocol: "rest" },
       ]),
     );
     expect(requests.map((labels) => labels.route)).not.toContain("/v1/users/123");
@@ -708,12 +708,12 @@ describe("metrics and request logs", () => {
     expect(durations.every((labels) => !("status" in labels))).toBe(true);
   });
 
-  it("name REST requests by their http rule's template, and paths no rule serves \"other\"", async () => {
+  it("count REST requests under the method their http rule calls, and paths no rule serves as \"other\"", async () => {
     const edge = await startProtected();
     await http1Request(edge.port, { path: "/v1/users/123" });
     await http1Request(edge.port, { path: "/v1/other" });
     const requests = await labelSets(edge.registry, "http_requests_total");
-    expect(requests).toContainEqual({ route: "/v1/{name=users/*}", method: "GET", status: "200", protocol: "rest" });
+    expect(requests).toContainEqual({ route: "/launchpad.user.v1.UserService/GetUser", method: "GET", status: "200", protocol: "rest" });
     expect(requests).toContainEqual({ route: "other", method: "GET", status: "200", protocol: "rest" });
   });
 
@@ -727,7 +727,7 @@ describe("metrics and request logs", () => {
     expect(generated.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
     const lines = edge.logs.map((line) => JSON.parse(line)).filter((line) => line.msg === "request");
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatchObject({ level: "info", requestId: "req-42", method: "GET", route: "/v1/{name=users/*}", status: 200, protocol: "rest", clientAddress: "127.0.0.1" });
+    expect(lines[0]).toMatchObject({ level: "info", requestId: "req-42", method: "GET", route: "/launchpad.user.v1.UserService/GetUser", status: 200, protocol: "rest", clientAddress: "127.0.0.1" });
     expect(lines[0].durationMs).toBeTypeOf("number");
     expect(lines[1].requestId).toBe(generated.headers["x-request-id"]);
     expect(edge.logs.join("")).not.toContain("secret=s");

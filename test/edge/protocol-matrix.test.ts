@@ -254,6 +254,12 @@ describe("REST", () => {
     expect(await sendRest(port, getCurrentUser.rest, bearer)).toMatchObject({ httpStatus: 200, ...ok, messages: 1 });
   });
 
+  it("is counted in http_requests_total under the method it calls, not as \"other\"", async () => {
+    await sendRest(port, getCurrentUser.rest, bearer);
+    const metrics = (await http1Request(port, { path: "/metrics" })).body.toString();
+    expect(metrics).toMatch(/http_requests_total\{route="\/launchpad\.user\.v1\.UserService\/GetCurrentUser",method="GET",status="200",protocol="rest"\} [1-9]/);
+  });
+
   it("unary domain error: 404 Status with the service's reason", async () => {
     expect(await sendRest(port, missingDeployment.rest, bearer)).toMatchObject({ httpStatus: 404, ...notFound });
   });
