@@ -10,7 +10,8 @@ import { unknownServiceMessage, unknownServiceReason } from "../../services/kit/
  * grpc.health.v1 for the edge itself: "" (the whole edge) and each service it
  * serves answer SERVING while the edge runs, as gRPC's health-checking spec
  * and Kubernetes gRPC probes expect; any other name is NOT_FOUND to Check and
- * SERVICE_UNKNOWN to Watch.
+ * SERVICE_UNKNOWN to Watch. Watch streams end when the router's
+ * `shutdownSignal` fires.
  */
 export function createEdgeHealth(serviceNames: readonly string[]): ServiceImpl<typeof Health> {
   const known = new Set(["", ...serviceNames]);
@@ -24,8 +25,10 @@ export function createEdgeHealth(serviceNames: readonly string[]): ServiceImpl<t
     },
     async *watch({ service }, context) {
       yield { status: known.has(service) ? ServingStatus.SERVING : ServingStatus.SERVICE_UNKNOWN };
-      // The edge's status never changes while it runs: hold the stream until the caller leaves.
+      // The edge's status never changes while it runs: hold the stream until the caller leaves or
+      // the server's shutdownSignal fires, whose reason (UNAVAILABLE, say) ends the stream.
       if (!context.signal.aborted) await once(context.signal, "abort");
+      context.signal.throwIfAborted();
     },
   };
 }

@@ -207,5 +207,22 @@ describe("introspectionRoutes: reflection and health in the edge's own router", 
       leave.abort();
       await expect(next).rejects.toMatchObject({ code: Code.Canceled });
     });
+
+    it("Watch ends with the reason of the server's shutdownSignal, so shutdown does not wait for watchers", async () => {
+      const shutdown = new AbortController();
+      const stopping = createServer(connectNodeAdapter({ routes: introspectionRoutes(served), shutdownSignal: shutdown.signal }));
+      stopping.listen(0, "127.0.0.1");
+      await once(stopping, "listening");
+      try {
+        const client = createClient(Health, createGrpcTransport({ baseUrl: `http://127.0.0.1:${(stopping.address() as AddressInfo).port}` }));
+        const stream = client.watch({ service: "" })[Symbol.asyncIterator]();
+        expect((await stream.next()).value?.status).toBe(ServingStatus.SERVING);
+        const next = stream.next();
+        shutdown.abort(new ConnectError("the edge is shutting down", Code.Unavailable));
+        await expect(next).rejects.toMatchObject({ code: Code.Unavailable });
+      } finally {
+        stopping.close();
+      }
+    });
   });
 });
