@@ -43,7 +43,7 @@ export function createDeploymentCreation(
   database: Database<DeploymentSchema>,
   write: WriteTransaction,
 ): Pick<DeploymentStore, "create"> {
-  const { db } = database;
+  const { db, dialect } = database;
   const insertDeployments = createMultiRowInsert(db, "deployments", maxGroup);
   const insertEvents = createMultiRowInsert(db, "deployment_events", maxGroup);
   const insertRequests = createMultiRowInsert(db, "idempotent_requests", maxGroup);
@@ -52,7 +52,7 @@ export function createDeploymentCreation(
     const outcomes: PromiseSettledResult<Created>[] = [];
     for (const round of conflictFree(creations)) outcomes.push(...(await writeRound(round)));
     return outcomes;
-  }, maxGroup);
+  }, maxGroup, dialect === "sqlite" ? () => db.connection().execute(() => nextTurn()) : undefined);
 
   return { create: (deployment, idempotency) => submit({ deployment, idempotency }) };
 
@@ -156,6 +156,15 @@ function newDeploymentRecord(deployment: NewDeployment, revision: number): Deplo
     revision,
     generation: 1,
   };
+}
+
+// SQLite's driver runs a whole transaction without waiting for I/O, so no
+// create arrives while one is written: the group waits a turn of the event
+// loop for the creates the network brings meanwhile (on PostgreSQL they
+// arrive during the round trips). It waits holding the connection, so a
+// reader looping on promises alone cannot hold that turn back.
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 // Creates with one request id, or for one service and environment, go to

@@ -1,18 +1,21 @@
 /**
  * Group commit: jobs submitted while a group is being written wait and are
  * written together as the next group (at most `maxGroup` of them), in the
- * order they arrived. `writeGroup` settles each job of its group on its own,
- * so one refused job fails only its own caller.
+ * order they arrived. Before each group is taken, `gather` may wait for more
+ * jobs to arrive. `writeGroup` settles each job of its group on its own, so
+ * one refused job fails only its own caller.
  */
 export function createGroupCommit<Job, Result>(
   writeGroup: (jobs: Job[]) => Promise<PromiseSettledResult<Result>[]>,
   maxGroup: number,
+  gather: () => Promise<void> = async () => undefined,
 ): (job: Job) => Promise<Result> {
   const waiting: { job: Job; resolve(result: Result): void; reject(error: unknown): void }[] = [];
   let writing = false;
 
   async function drain(): Promise<void> {
     while (waiting.length > 0) {
+      await gather().catch(() => undefined);
       const group = waiting.splice(0, maxGroup);
       const outcomes = await writeGroup(group.map((entry) => entry.job)).catch((error: unknown) =>
         group.map((): PromiseRejectedResult => ({ status: "rejected", reason: error })),
@@ -31,8 +34,6 @@ export function createGroupCommit<Job, Result>(
       waiting.push({ job, resolve, reject });
       if (writing) return;
       writing = true;
-      // Not setImmediate: a caller looping on promises alone (SQLite's driver
-      // never waits for I/O) would hold the write back forever.
       queueMicrotask(() => void drain());
     });
 }
