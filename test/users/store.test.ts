@@ -456,6 +456,20 @@ describe.each(await storeTargets())("UserStore on $name", (target) => {
       expect(await store.getRefreshToken("nothing")).toBeUndefined();
     });
 
+    it("getSessionUser reads a session with its user, each read fresh, revoked ones with their revoke time", async () => {
+      const user = await store.createUser(aUser());
+      const [mine, theirs] = [aSession(user.id), aSession((await store.createUser(aUser())).id)];
+      for (const { session, token } of [mine, theirs]) await store.createSession(session, token);
+      expect(await store.getSessionUser(mine.session.id)).toEqual({ session: mine.session, user });
+      await store.revokeSession(mine.session.id, at(10));
+      await store.updateUser(user.id, { displayName: "Renamed" }, undefined, at(11));
+      const found = await store.getSessionUser(mine.session.id);
+      expect(found?.session.revokeTime).toEqual(at(10));
+      expect(found?.user.displayName).toBe("Renamed");
+      expect((await store.getSessionUser(theirs.session.id))?.user.id).not.toBe(user.id);
+      expect(await store.getSessionUser("nothing")).toBeUndefined();
+    });
+
     it("rotateRefreshToken marks the token rotated and stores the next; rotating it again returns false", async () => {
       const { session, token } = aSession((await store.createUser(aUser())).id);
       await store.createSession(session, token);

@@ -6,7 +6,7 @@ import { fromStoredTime, toStoredTime } from "../../kit/database/times.js";
 import { recordIdentityChange, userSubject } from "./identity-changes.js";
 import type { RefreshTokensTable, SessionsTable, UserSchema } from "./schema.js";
 import type { RefreshTokenRecord, SessionRecord, UserStore } from "./types.js";
-import { createGetUser } from "./users.js";
+import { toUserRecord } from "./users.js";
 
 /** Sessions and their refresh tokens. */
 export function createSessionQueries(
@@ -17,7 +17,22 @@ export function createSessionQueries(
 > {
   const { db } = database;
   const sessionById = compiledRead(db, (id: string) => db.selectFrom("sessions").selectAll().where("id", "=", id));
-  const getUser = createGetUser(db);
+  // "in (?)", not "= ?": SQLite (built with STAT4) prepares a join whose
+  // "column = ?" it can propagate anew each time the parameter is bound, and
+  // better-sqlite3 then compiles a new row constructor for every call.
+  const sessionUserById = compiledRead(db, (id: string) =>
+    db
+      .selectFrom("sessions")
+      .innerJoin("users", "users.id", "sessions.user_id")
+      .selectAll("users")
+      .select([
+        "sessions.id as session_id",
+        "sessions.create_time as session_create_time",
+        "sessions.expire_time as session_expire_time",
+        "sessions.revoke_time as session_revoke_time",
+      ])
+      .where("sessions.id", "in", [id]),
+  );
 
   async function getSession(id: string): Promise<SessionRecord | undefined> {
     const [row] = await sessionById(id);
@@ -34,13 +49,17 @@ export function createSessionQueries(
 
     getSession,
 
-    // Two point reads, not a join: SQLite (built with STAT4) prepares a join
-    // anew every time its parameter is bound, and better-sqlite3 then
-    // compiles a new row constructor for each call.
     async getSessionUser(sessionId) {
-      const session = await getSession(sessionId);
-      const user = session && (await getUser(session.userId));
-      return user && { session, user };
+      const [row] = await sessionUserById(sessionId);
+      if (!row) return undefined;
+      const session = toSessionRecord({
+        id: row.session_id,
+        user_id: row.id,
+        create_time: row.session_create_time,
+        expire_time: row.session_expire_time,
+        revoke_time: row.session_revoke_time,
+      });
+      return { session, user: toUserRecord(row) };
     },
 
     async getRefreshToken(id) {

@@ -42,15 +42,6 @@ export function toUserRecord(row: Selectable<UsersTable>): UserRecord {
   };
 }
 
-/** Reads one user by id; the query is compiled once. */
-export function createGetUser(db: Kysely<UserSchema>): (id: string) => Promise<UserRecord | undefined> {
-  const userById = compiledRead(db, (id: string) => db.selectFrom("users").selectAll().where("id", "=", id));
-  return async (id) => {
-    const [row] = await userById(id);
-    return row && toUserRecord(row);
-  };
-}
-
 function toUserRow(user: UserRecord): Selectable<UsersTable> {
   return {
     id: user.id,
@@ -74,6 +65,7 @@ export function createUserReads(
   database: Database<UserSchema>,
 ): Pick<UserStore, "getUser" | "getUserByEmail" | "listUsers" | "streamUsers" | "countUsers" | "createUser" | "upgradePasswordHash"> {
   const { db } = database;
+  const userById = compiledRead(db, (id: string) => db.selectFrom("users").selectAll().where("id", "=", id));
 
   async function getUserByEmail(email: string): Promise<UserRecord | undefined> {
     // Emails stored before normalisation were only lower-cased: they are found as written too.
@@ -83,7 +75,10 @@ export function createUserReads(
   }
 
   return {
-    getUser: createGetUser(db),
+    async getUser(id) {
+      const [row] = await userById(id);
+      return row && toUserRecord(row);
+    },
 
     getUserByEmail,
 
