@@ -44,6 +44,23 @@ export function censorSecrets<T>(value: T, depth = 4): T {
   return (copy ?? value) as T;
 }
 
+let timeMs = NaN;
+let timeField = "";
+
+/**
+ * pino's ISO time field, formatted once per millisecond: under load many
+ * lines share one, and toISOString cost more than anything else in an
+ * access-log line's fixed fields.
+ */
+function isoTime(): string {
+  const now = Date.now();
+  if (now !== timeMs) {
+    timeMs = now;
+    timeField = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return timeField;
+}
+
 /** Creates the JSON logger of a part ("users", "deployments", "edge"). */
 export function createLogger(part: string, level = "info", destination?: pino.DestinationStream): Logger {
   return pino(
@@ -52,7 +69,7 @@ export function createLogger(part: string, level = "info", destination?: pino.De
       base: { part },
       formatters: { level: (label) => ({ level: label }), log: censorSecrets, bindings: censorSecrets },
       serializers: secretSerializers,
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTime,
     },
     destination,
   );

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { captureLogs } from "../support/grpc.js";
 
 const secretKeys = ["password", "currentPassword", "newPassword", "secret", "apiKey", "accessToken", "refreshToken", "authorization", "token", "privateJwk"];
@@ -10,6 +10,28 @@ describe("createLogger", () => {
     expect(logs.lines).toHaveLength(1);
     expect(logs.lines[0]).toMatchObject({ level: "info", part: "test", user: "users/a", msg: "hello" });
     expect(new Date(logs.lines[0]!.time).toISOString()).toBe(logs.lines[0]!.time);
+  });
+
+  it("stamps each line with the millisecond it was written in, when many lines share one and after it moves on", () => {
+    const logs = captureLogs();
+    const start = Date.parse("2026-03-01T10:00:00.000Z");
+    vi.useFakeTimers({ now: start, toFake: ["Date"] });
+    try {
+      logs.logger.info("one");
+      logs.logger.info("two");
+      vi.setSystemTime(start + 1);
+      logs.logger.info("three");
+      vi.setSystemTime(start + 60_000);
+      logs.logger.info("four");
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(logs.lines.map((line) => line.time)).toEqual([
+      "2026-03-01T10:00:00.000Z",
+      "2026-03-01T10:00:00.000Z",
+      "2026-03-01T10:00:00.001Z",
+      "2026-03-01T10:01:00.000Z",
+    ]);
   });
 
   it("drops lines below its level", () => {
