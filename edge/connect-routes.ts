@@ -9,8 +9,6 @@ import type { ForwardOptions, Upstream } from "./upstream/forward.js";
 export interface Route {
   service: DescService;
   upstream: Upstream;
-  /** The most bytes one request message may hold, decompressed, when that is less than the edge's body limit. */
-  readMaxBytes?: number;
 }
 
 /** The client's address, when the HTTP server recorded it in the context. */
@@ -61,8 +59,8 @@ export function connectHandlerOptions(maxBodyBytes: number) {
  */
 export function connectRoutes(routes: readonly Route[], options: { defaultTimeoutMs: number; clientAddress: ClientAddressOf }) {
   return (router: ConnectRouter) => {
-    for (const { service, upstream, readMaxBytes } of routes) {
-      for (const method of service.methods) router.rpc(method, forwarding(method, upstream, options) as never, readMaxBytes ? { readMaxBytes } : {});
+    for (const { service, upstream } of routes) {
+      for (const method of service.methods) router.rpc(method, forwarding(method, upstream, options) as never);
     }
   };
 }
