@@ -1,4 +1,12 @@
-import { describe, expect, it } from "vitest";
+import { once } from "node:events";
+import { createServer, type Http2Server } from "node:http2";
+import type { AddressInfo } from "node:net";
+import { gzipSync } from "node:zlib";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
+import { afterEach, describe, expect, it } from "vitest";
+import { createUpstream } from "../../edge/upstream/forward.js";
+import { createSessionPool } from "../../edge/upstream/http2-sessions.js";
 import { Rejection } from "../../edge/protections/rejections.js";
 import { createBase64Decoder } from "../../edge/protocol/web-text.js";
 import { createFrameSplitter, frame, isCompressedFrame, trailerFrame } from "../../edge/protocol/wire.js";
@@ -54,5 +62,51 @@ describe("gRPC-Web text bodies", () => {
     }
     expect(refused).toBeInstanceOf(Rejection);
     expect((refused as Rejection).details).toContainEqual(expect.objectContaining({ value: expect.objectContaining({ reason: "MALFORMED_REQUEST" }) }));
+  });
+});
+
+describe("compressed messages from a service", () => {
+  const closers: (() => void)[] = [];
+  afterEach(() => closers.splice(0).forEach((close) => close()));
+
+  /** A gRPC server answering every call with `frames`, under grpc-encoding gzip, then OK. */
+  async function gzipServer(frames: Uint8Array[]): Promise<string> {
+    const server: Http2Server = createServer();
+    server.on("stream", (stream) => {
+      stream.on("data", () => undefined);
+      stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-encoding": "gzip" }, { waitForTrailers: true });
+      stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+      for (const frame of frames) stream.write(frame);
+      stream.end();
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    closers.push(() => server.close());
+    return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  const upstreamOf = (address: string) => {
+    const sessions = createSessionPool();
+    closers.push(() => sessions.close());
+    return createUpstream(address, sessions, () => undefined);
+  };
+  const options = { headers: {}, timeoutMs: 5_000 };
+
+  it("inflates a compressed unary response and each compressed stream message with the call's grpc-encoding", async () => {
+    const hello = Buffer.from("hello, compressed");
+    const address = await gzipServer([encodeEnvelope(1, gzipSync(hello)), encodeEnvelope(0, Buffer.from("plain"))]);
+    const upstream = upstreamOf(address);
+    expect(Buffer.from(await upstream.unary("/test.Service/Unary", new Uint8Array(), options))).toEqual(hello);
+    const messages: Buffer[] = [];
+    for await (const message of upstream.serverStream("/test.Service/Stream", new Uint8Array(), options)) messages.push(Buffer.from(message));
+    expect(messages).toEqual([hello, Buffer.from("plain")]);
+  });
+
+  it("refuses a response that inflates past the message limit instead of holding it", async () => {
+    const bomb = gzipSync(Buffer.alloc(8 * 1024 * 1024));
+    const upstream = upstreamOf(await gzipServer([encodeEnvelope(1, bomb)]));
+    const failure = await upstream.unary("/test.Service/Unary", new Uint8Array(), options).then(() => undefined, (error: unknown) => error);
+    expect(failure).toBeInstanceOf(ConnectError);
+    expect((failure as ConnectError).code).toBe(Code.ResourceExhausted);
   });
 });
