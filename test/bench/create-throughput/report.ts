@@ -125,7 +125,7 @@ export function format(result: CreateThroughputResult): string {
   for (const profile of result.profiles ?? []) {
     const server = result.backends[profile.backend]?.serverCpuMicrosPerCreate ?? 0;
     const share = (percent: number) => `${percent.toFixed(1)} % (~${Math.round((server * percent) / 100)} µs/create)`;
-    lines.push(`  ${profile.backend}: server CPU by layer (profiled round; µs scaled from the measured median) — store share ${share(profile.storePercent)}`);
+    lines.push(`  ${profile.backend}: server time by layer (profiled round, busy samples; µs scaled from the measured CPU median) — store share ${share(profile.storePercent)}`);
     for (const layer of profile.layers.slice(0, 10)) lines.push(`    ${share(layer.selfPercent).padEnd(26)} ${layer.function}`);
     lines.push(`  ${profile.backend}: top self time: ${profile.self.map((entry) => `${entry.function} ${entry.selfPercent.toFixed(1)} %`).join("; ")}`);
   }
