@@ -36,6 +36,17 @@ export interface ForwardOptions {
 
 function ignore(): void {}
 
+/** A response message the edge cannot inflate (within the limit): the service's failure, not the client's request's. */
+function unreadableResponse(error: unknown): Rejection {
+  const tooLarge = ConnectError.from(error).code === Code.ResourceExhausted;
+  return new Rejection({
+    code: tooLarge ? Code.ResourceExhausted : Code.Internal,
+    reason: tooLarge ? "RESPONSE_TOO_LARGE" : "MALFORMED_RESPONSE",
+    message: tooLarge ? "the service's response is too large once inflated" : "cannot inflate the service's response",
+    cause: error,
+  });
+}
+
 /** The value of a forwarded header, from either kind of headers. */
 function headerOf(headers: RequestHeaders, name: string): string | undefined {
   if (headers instanceof Headers) return headers.get(name) ?? undefined;
@@ -139,7 +150,7 @@ export function createUpstream(address: string, sessions: ReturnType<typeof crea
         for await (const chunk of call.stream) yield* read(chunk as Buffer);
       } catch (error) {
         // A message the edge cannot inflate ends the call; otherwise the stream failed: the edge's own reason, a status already read, or a lost upstream.
-        if (error instanceof Rejection) throw error;
+        if (error instanceof Rejection) throw unreadableResponse(error);
       }
       finished = true;
       const failure = call.failure();
@@ -165,7 +176,7 @@ export function createUpstream(address: string, sessions: ReturnType<typeof crea
           const failure = call.failure();
           if (failure) return reject(failure);
           const [response] = createFrameSplitter().split(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-          if (response) Promise.resolve(messageOf(response, call.encoding, maxMessageBytes)).then(resolve, reject);
+          if (response) Promise.resolve(messageOf(response, call.encoding, maxMessageBytes)).then(resolve, (error: unknown) => reject(unreadableResponse(error)));
           else reject(new ConnectError("the service sent no response", Code.Internal));
         });
         call.stream.end(frame(request));

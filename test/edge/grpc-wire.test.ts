@@ -108,5 +108,6 @@ describe("compressed messages from a service", () => {
     const failure = await upstream.unary("/test.Service/Unary", new Uint8Array(), options).then(() => undefined, (error: unknown) => error);
     expect(failure).toBeInstanceOf(ConnectError);
     expect((failure as ConnectError).code).toBe(Code.ResourceExhausted);
+    expect((failure as ConnectError).details).toContainEqual(expect.objectContaining({ value: expect.objectContaining({ reason: "RESPONSE_TOO_LARGE" }) }));
   });
 });
