@@ -6,7 +6,7 @@ import { createMultiRowInsert } from "./compiled-queries.js";
 import { findUnfinished, getDeployment } from "./deployments.js";
 import { newEvent } from "./events.js";
 import { createGroupCommit } from "./group-commit.js";
-import { findEarlierRequests, replayedDeploymentId, requestRow } from "./idempotency.js";
+import { findEarlierRequests, replayedDeploymentId, requestRow, type EarlierRequest } from "./idempotency.js";
 import { toDeploymentRow } from "./records.js";
 import type { Write, WriteTransaction } from "./revisions.js";
 import type { DeploymentSchema } from "./schema.js";
@@ -48,11 +48,21 @@ export function createDeploymentCreation(
   const insertEvents = createMultiRowInsert(db, "deployment_events", maxGroup);
   const insertRequests = createMultiRowInsert(db, "idempotent_requests", maxGroup);
 
-  const submit = createGroupCommit<Creation, Created>(async (creations) => {
-    const outcomes: PromiseSettledResult<Created>[] = [];
-    for (const round of conflictFree(creations)) outcomes.push(...(await writeRound(round)));
-    return outcomes;
-  }, maxGroup, dialect === "sqlite" ? () => db.connection().execute(() => nextTurn()) : undefined);
+  // SQLite's driver runs a whole transaction without waiting for I/O, so no
+  // create arrives while one is written: a group waits a turn of the event
+  // loop for the creates the network brings meanwhile (on PostgreSQL they
+  // arrive during the round trips). It waits holding the connection, so a
+  // reader looping on promises alone cannot hold that turn back.
+  const gather = dialect === "sqlite" ? () => db.connection().execute(nextTurn) : undefined;
+  const submit = createGroupCommit<Creation, Created>(
+    async (creations) => {
+      const outcomes: PromiseSettledResult<Created>[] = [];
+      for (const round of conflictFree(creations)) outcomes.push(...(await writeRound(round)));
+      return outcomes;
+    },
+    maxGroup,
+    gather,
+  );
 
   return { create: (deployment, idempotency) => submit({ deployment, idempotency }) };
 
@@ -128,7 +138,7 @@ export function createDeploymentCreation(
   }
 }
 
-async function replay(w: Write, idempotency: Idempotency, earlier: Parameters<typeof replayedDeploymentId>[1]): Promise<Created> {
+async function replay(w: Write, idempotency: Idempotency, earlier: EarlierRequest): Promise<Created> {
   const id = replayedDeploymentId(idempotency, earlier);
   const original = await getDeployment(w.trx, id);
   if (!original) throw new Error(`request ${idempotency.requestId} names a missing deployment ${id}`);
@@ -158,11 +168,7 @@ function newDeploymentRecord(deployment: NewDeployment, revision: number): Deplo
   };
 }
 
-// SQLite's driver runs a whole transaction without waiting for I/O, so no
-// create arrives while one is written: the group waits a turn of the event
-// loop for the creates the network brings meanwhile (on PostgreSQL they
-// arrive during the round trips). It waits holding the connection, so a
-// reader looping on promises alone cannot hold that turn back.
+// One turn of the event loop.
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }

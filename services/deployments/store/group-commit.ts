@@ -15,6 +15,7 @@ export function createGroupCommit<Job, Result>(
 
   async function drain(): Promise<void> {
     while (waiting.length > 0) {
+      // A wait that fails only makes the group smaller.
       await gather().catch(() => undefined);
       const group = waiting.splice(0, maxGroup);
       const outcomes = await writeGroup(group.map((entry) => entry.job)).catch((error: unknown) =>

@@ -88,7 +88,8 @@ export interface DeploymentStore {
    * fingerprint, invalid-argument/REQUEST_ID_REUSED. An unfinished deployment
    * of the same service and environment → aborted/DEPLOYMENT_IN_PROGRESS,
    * metadata { deployment: "deployments/{id}" } naming it; race-free across
-   * replicas (a partial unique index, not a read-then-write).
+   * replicas (a partial unique index, not a read-then-write). Concurrent
+   * creates may share a transaction; each is checked and settled on its own.
    */
   create(
     deployment: NewDeployment,
