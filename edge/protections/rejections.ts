@@ -3,9 +3,6 @@ import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { errorDomain } from "../../services/kit/errors.js";
 
-/** The one error writer, under the name the REST handler imports it by. */
-export { sendError as sendRejection } from "../protocol/send-error.js";
-
 /** What a rejection is made of. */
 export interface RejectionInit {
   code: Code;
