@@ -135,18 +135,18 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     rest: (req, res, route) => {
       if (route.rest && rest(req, res, route.rest)) return;
       // OPTIONS of a REST path is CORS's to answer; without CORS it is no route either.
-      sendError(req, res, "rest", routeNotFound(route.path));
+      sendError(req, res, route.protocol, routeNotFound(route.path));
     },
     endpoint: (req, res, route) => {
       const endpoint = req.method === "GET" ? endpoints[route.path] : undefined;
-      if (!endpoint) return sendError(req, res, "rest", routeNotFound(route.path));
+      if (!endpoint) return sendError(req, res, route.protocol, routeNotFound(route.path));
       endpoint(req, res).catch((error) => {
         logger.error({ err: error, path: route.path }, "endpoint failed");
         sendError(req, res, "endpoint", new Rejection({ code: Code.Unavailable, reason: "ENDPOINT_UNAVAILABLE", message: "the endpoint is unavailable" }));
       });
     },
     console: (req, res, route) => consoleFiles.get(route.path)!(req, res),
-    unknown: (_req, res) => sendText(res, 404, "not found\n"),
+    unknown: (req, res, route) => sendError(req, res, route.protocol, routeNotFound(route.path)),
   };
   const server = createEdgeHttpServer(
     protections.wrap((req, res, route) => handlers[route.protocol](req, res, route)),

@@ -283,6 +283,10 @@ describe("REST", () => {
     expect(await sendRest(port, { method: "GET", path: "/v1/no-such-collection" }, bearer)).toMatchObject({ httpStatus: 404, code: 5, reason: "ROUTE_NOT_FOUND" });
   });
 
+  it("a path nothing serves, outside REST: 404 Status NOT_FOUND ROUTE_NOT_FOUND too", async () => {
+    expect(await sendRest(port, { method: "GET", path: "/no/such/thing" }, {})).toMatchObject({ httpStatus: 404, code: 5, reason: "ROUTE_NOT_FOUND" });
+  });
+
   it("known route, other HTTP method: 405 Status METHOD_NOT_ALLOWED", async () => {
     expect(await sendRest(port, { method: "DELETE", path: "/v1/me" }, bearer)).toMatchObject({ httpStatus: 405, code: 12, reason: "METHOD_NOT_ALLOWED" });
   });
