@@ -2,33 +2,16 @@ import pg from "pg";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DeploymentState as State, DeploymentEventType as EventType } from "../../gen/launchpad/deployment/v1/deployment_pb.js";
 import { openDeploymentStore } from "../../services/deployments/store/index.js";
-import type { DeploymentStore, EventRecord, NewDeployment } from "../../services/deployments/store/types.js";
+import type { DeploymentStore, EventRecord } from "../../services/deployments/store/types.js";
 import type { DomainError } from "../../services/kit/errors.js";
 import { storeTargets, type StoreLocation } from "../support/databases.js";
-import { at } from "../support/fixture-time.js";
+import { newDeployments } from "./new-deployments.js";
 
 // Creates that arrive together are written in one transaction (group
 // commit). These tests fire many at once and check that each is still its own
 // create: refused alone, replayed alone, numbered gap-free in commit order.
 
-let serial = 0;
-
-function aDeployment(overrides: Partial<NewDeployment> = {}): NewDeployment {
-  serial++;
-  return {
-    id: `group-${String(serial).padStart(5, "0")}`,
-    service: `service-${serial}`,
-    version: "1.0.0",
-    environment: "staging",
-    description: `deployment ${serial}`,
-    labels: { batch: "yes" },
-    creator: "users/ada",
-    rollbackOf: null,
-    createTime: at(serial),
-    ...overrides,
-  };
-}
-
+const aDeployment = newDeployments("group");
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 const revisionsOf = (events: EventRecord[]) => events.map((e) => e.revision);
 

@@ -18,24 +18,9 @@ import type { FilterTerm } from "../../services/kit/filter.js";
 import { storeTargets, type StoreLocation } from "../support/databases.js";
 import { domainError } from "../support/domain-errors.js";
 import { at } from "../support/fixture-time.js";
+import { newDeployments } from "./new-deployments.js";
 
-let serial = 0;
-
-function aDeployment(overrides: Partial<NewDeployment> = {}): NewDeployment {
-  serial++;
-  return {
-    id: `dep-${String(serial).padStart(5, "0")}`,
-    service: `service-${serial}`,
-    version: "1.0.0",
-    environment: "staging",
-    description: `deployment ${serial}`,
-    labels: { team: "core", ticket: `T-${serial}` },
-    creator: "users/ada",
-    rollbackOf: null,
-    createTime: at(serial),
-    ...overrides,
-  };
-}
+const aDeployment = newDeployments("dep");
 
 /** A decide() moving the deployment to `state`, as the agent reports it. */
 function to(state: State, patch: DeploymentChange["patch"] = {}) {
