@@ -13,7 +13,7 @@ export const pathRoutes: Record<PathName, { label: string; route: string }> = {
   "grpc-edge": { label: "gRPC via edge", route: "frame relay: node:http2 stream relayed with backpressure to a pooled HTTP/2 session to the service; no decode, no re-encode" },
   "connect-json": {
     label: "Connect JSON",
-    route: "Connect unary fast path (edge/connect-unary): JSON → binary once, raw gRPC frames over a pooled HTTP/2 session, binary → JSON once",
+    route: "Connect unary fast path (edge/protocol/connect-unary): JSON → binary once, raw gRPC frames over a pooled HTTP/2 session, binary → JSON once",
   },
   "connect-binary": { label: "Connect binary", route: "Connect unary fast path: request bytes forwarded as they are over a pooled HTTP/2 session; response bytes returned as they are" },
   rest: { label: "REST GET", route: "transcoder (edge/rest): path template → request message → encode → raw gRPC frames over a pooled HTTP/2 session → decode → proto3 JSON" },

@@ -1,17 +1,17 @@
 import { once } from "node:events";
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import { Transform, type Readable } from "node:stream";
-import type { EdgeRequest, EdgeResponse } from "./http-server.js";
-import { endAfterAnswer } from "./protections/limits.js";
-import { bodyTooLarge, Rejection, unknownMethod, unsupportedEncoding } from "./protections/rejections.js";
-import { endWithStatus, responseContentType, sendError } from "./protocol/send-error.js";
-import { base64Chunk, createBase64Decoder } from "./protocol/web-text.js";
-import { createFrameSplitter, grpcStatusHeaders, grpcTimeout, messageOf, type GrpcStatus } from "./protocol/wire.js";
-import type { Route } from "./routing/classify.js";
-import { unavailable } from "./upstream/errors.js";
-import { forwardedHeaders } from "./upstream/forward.js";
-import type { VouchForClient } from "./upstream/client-identity.js";
-import type { createSessionPool } from "./upstream/http2-sessions.js";
+import type { EdgeRequest, EdgeResponse } from "../http-server.js";
+import { endAfterAnswer } from "../protections/limits.js";
+import { bodyTooLarge, Rejection, unknownMethod, unsupportedEncoding } from "../protections/rejections.js";
+import { endWithStatus, responseContentType, sendError } from "./send-error.js";
+import { base64Chunk, createBase64Decoder } from "./web-text.js";
+import { createFrameSplitter, grpcStatusHeaders, grpcTimeout, messageOf, type GrpcStatus } from "./wire.js";
+import type { Route } from "../routing/classify.js";
+import { unavailable } from "../upstream/errors.js";
+import { forwardedHeaders } from "../upstream/forward.js";
+import type { VouchForClient } from "../upstream/client-identity.js";
+import type { createSessionPool } from "../upstream/http2-sessions.js";
 
 /** gRPC request headers passed upstream besides the allow-listed ones of every protocol. */
 const grpcRequestHeaders = ["grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "user-agent"];

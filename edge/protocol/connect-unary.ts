@@ -2,16 +2,16 @@ import { fromBinary, fromJson, toBinary, toJsonString, type DescMethod, type Mes
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { ConnectError } from "@connectrpc/connect";
 import { parseTimeout } from "@connectrpc/connect/protocol-connect";
-import { methodPath } from "../services/kit/grpc/service-definition.js";
-import type { Route as ServiceRoute } from "./connect-routes.js";
-import type { EdgeRequest, EdgeResponse } from "./http-server.js";
-import { inflateWithin } from "./protections/inflate.js";
-import { malformedRequest } from "./protections/rejections.js";
-import { sendError } from "./protocol/send-error.js";
-import { asConnectError } from "./rest/errors.js";
-import type { Route } from "./routing/classify.js";
-import { cookieSessionOf, type CookieSession } from "./session-cookie.js";
-import type { ForwardOptions, Upstream } from "./upstream/forward.js";
+import { methodPath } from "../../services/kit/grpc/service-definition.js";
+import type { Route as ServiceRoute } from "../connect-routes.js";
+import type { EdgeRequest, EdgeResponse } from "../http-server.js";
+import { inflateWithin } from "../protections/inflate.js";
+import { malformedRequest } from "../protections/rejections.js";
+import { sendError } from "./send-error.js";
+import { asConnectError } from "../rest/errors.js";
+import type { Route } from "../routing/classify.js";
+import { cookieSessionOf, type CookieSession } from "../session-cookie.js";
+import type { ForwardOptions, Upstream } from "../upstream/forward.js";
 
 const maxTimeoutMs = 2 ** 31 - 1;
 
