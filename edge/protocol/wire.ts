@@ -82,6 +82,14 @@ export function createFrameSplitter() {
   };
 }
 
+/** The first whole frame of a unary response's bytes, prefix included; undefined when there is none whole. */
+export function firstFrame(chunks: readonly Buffer[]): Buffer | undefined {
+  const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  if (bytes.length < 5) return undefined;
+  const end = 5 + bytes.readUInt32BE(1);
+  return bytes.length < end ? undefined : bytes.subarray(0, end);
+}
+
 /**
  * A whole frame's message, inflated with the call's `encoding` within
  * `maxBytes` when its flag says it is compressed (flagged compressed on an identity

@@ -2,7 +2,7 @@ import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type Outgo
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { EdgeResponse } from "../http-server.js";
 import { Rejection } from "../protections/rejections.js";
-import { createFrameReader, createFrameSplitter, frame, grpcTimeout, messageOf } from "../protocol/wire.js";
+import { createFrameReader, firstFrame, frame, grpcTimeout, isCompressedFrame, messageOf } from "../protocol/wire.js";
 import { unavailable, upstreamErrorOf } from "./errors.js";
 import type { VouchForClient } from "./client-identity.js";
 import type { createSessionPool } from "./http2-sessions.js";
@@ -175,9 +175,11 @@ export function createUpstream(address: string, sessions: ReturnType<typeof crea
           call.done(true);
           const failure = call.failure();
           if (failure) return reject(failure);
-          const [response] = createFrameSplitter().split(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-          if (response) Promise.resolve(messageOf(response, call.encoding, maxMessageBytes)).then(resolve, (error: unknown) => reject(unreadableResponse(error)));
-          else reject(new ConnectError("the service sent no response", Code.Internal));
+          const response = firstFrame(chunks);
+          if (!response) return reject(new ConnectError("the service sent no response", Code.Internal));
+          // Uncompressed (the usual case) it is answered at once, without a promise in between.
+          if (!isCompressedFrame(response)) return resolve(response.subarray(5));
+          (messageOf(response, call.encoding, maxMessageBytes) as Promise<Buffer>).then(resolve, (error: unknown) => reject(unreadableResponse(error)));
         });
         call.stream.end(frame(request));
       });
