@@ -7,7 +7,9 @@
  * generator pinned to CPU 1 (h2load cannot vary the body). The users service
  * shares CPU 1; it is idle once the token is issued (tokens are verified
  * locally). PostgreSQL itself is not pinned: its backends' CPU is counted
- * separately, by application_name.
+ * separately, by application_name. With --profile, one more round per
+ * backend runs with the server's CPU profiler on and is split by layer, so
+ * the store's share shows beside the gRPC stack's and the middleware's.
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
