@@ -152,4 +152,23 @@ describe.each(await storeTargets())("UserService over a real gRPC connection, on
     expect((await service.client.getCurrentUser({}, service.auth(token))).user?.name).toBe(user!.name);
     await service.login("changer@example.com", "the second password");
   });
+
+  it("GetUser and GetCurrentUser on oneself answer with the user as it is now: a change between two calls shows in the second", async () => {
+    const { user } = await service.client.createUser(
+      { user: { email: "self-reader@example.com", displayName: "Before", role: Role.VIEWER }, password: "a long enough password" },
+      service.auth(adminToken),
+    );
+    const token = await service.login("self-reader@example.com", "a long enough password");
+    const first = (await service.client.getUser({ name: user!.name }, service.auth(token))).user!;
+    expect(first.displayName).toBe("Before");
+
+    await service.client.updateUser(
+      { user: { name: user!.name, displayName: "After", etag: first.etag }, updateMask: { paths: ["display_name"] } },
+      service.auth(adminToken),
+    );
+    const again = (await service.client.getUser({ name: user!.name }, service.auth(token))).user!;
+    expect(again.displayName).toBe("After");
+    expect(again.etag).not.toBe(first.etag);
+    expect((await service.client.getCurrentUser({}, service.auth(token))).user?.displayName).toBe("After");
+  });
 });

@@ -1,5 +1,5 @@
 import type { CallContext } from "nice-grpc-common";
-import type { createLocalVerifier } from "../credentials.js";
+import type { LocalVerifier } from "../credentials.js";
 import type { IdentityChangeFeed } from "../identity-feed.js";
 import type { LoginThrottle } from "../login-throttle.js";
 import type { Passwords } from "../passwords.js";
@@ -12,7 +12,7 @@ import type { UserStore } from "../store/types.js";
 export interface UserServiceDeps {
   store: UserStore;
   sessions: Sessions;
-  verifier: ReturnType<typeof createLocalVerifier>;
+  verifier: LocalVerifier;
   throttle: LoginThrottle;
   passwords: Passwords;
   keys: SigningKeys;

@@ -61,11 +61,16 @@ function changesOf(user: User, paths: readonly string[], caller: Principal, curr
 }
 
 /** UserService handlers for users themselves: CRUD, export, current user, password. */
-export function createUserHandlers({ store, clock, stopping, passwords, throttle, clientAddress, pageTokenKey }: UserServiceDeps) {
+export function createUserHandlers({ store, verifier, clock, stopping, passwords, throttle, clientAddress, pageTokenKey }: UserServiceDeps) {
   async function load(name: string): Promise<UserRecord> {
     const user = await store.getUser(userIdOf(name));
     if (!user) throw notFound(name);
     return user;
+  }
+
+  /** For reads: a caller reading themselves gets the row their credentials were checked against in this call. */
+  async function read(name: string, caller: Principal | undefined): Promise<UserRecord> {
+    return (caller?.user === name ? verifier.userOf(caller) : undefined) ?? load(name);
   }
 
   // The query binds each token to its order, so each codec only ever sees its own kind of position.
@@ -73,8 +78,8 @@ export function createUserHandlers({ store, clock, stopping, passwords, throttle
   const tokensByText = pageTokens(pageTokenKey, "ListUsers", isTextKeyset);
 
   return {
-    async getUser(request) {
-      return { user: toUser(await load(request.name)) };
+    async getUser(request, context) {
+      return { user: toUser(await read(request.name, context.principal)) };
     },
 
     async listUsers(request) {
@@ -145,7 +150,7 @@ export function createUserHandlers({ store, clock, stopping, passwords, throttle
     },
 
     async getCurrentUser(_request, context) {
-      return { user: toUser(await load(context.principal!.user)) };
+      return { user: toUser(await read(context.principal!.user, context.principal)) };
     },
 
     async changePassword(request, context) {
