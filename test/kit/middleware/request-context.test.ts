@@ -113,6 +113,18 @@ describe("request-context middleware", () => {
     expect(seen?.traceId).not.toBe(traceId);
   });
 
+  it("gives every call a trace id and span id of its own, across many calls", async () => {
+    const ids = new Set<string>();
+    // More calls than one refill of the id pool serves, so the pool is drawn across a refill.
+    for (let i = 0; i < 200; i++) {
+      await client.getUser({ name: "users/a" });
+      expect(seen?.traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(seen?.spanId).toMatch(/^[0-9a-f]{16}$/);
+      ids.add(seen!.traceId).add(seen!.spanId);
+    }
+    expect(ids.size).toBe(400);
+  });
+
   it("writes one info line per successful call with method, code, durationMs, principal and ids", async () => {
     const before = callLines().length;
     await client.getUser(
