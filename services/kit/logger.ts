@@ -36,10 +36,14 @@ const secretSerializers = Object.fromEntries([...secretKeys].map((key) => [key, 
  */
 export function censorSecrets<T>(value: T, depth = 4): T {
   if (depth === 0 || typeof value !== "object" || value === null || Array.isArray(value)) return value;
+  const fields = value as Record<string, unknown>;
   let copy: Record<string, unknown> | undefined;
-  for (const [key, child] of Object.entries(value)) {
+  // for…in over own keys, not Object.entries: no array of pairs per object on every line.
+  for (const key in fields) {
+    if (!Object.hasOwn(fields, key)) continue;
+    const child = fields[key];
     const replaced = secretKeys.has(key) ? censor : censorSecrets(child, depth - 1);
-    if (replaced !== child) (copy ??= { ...(value as Record<string, unknown>) })[key] = replaced;
+    if (replaced !== child) (copy ??= { ...fields })[key] = replaced;
   }
   return (copy ?? value) as T;
 }
