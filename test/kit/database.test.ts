@@ -156,6 +156,28 @@ describe.each(await storeTargets())("openDatabase and query helpers on $name", (
     expect(() => compiledRead(db, (column: string) => db.selectFrom("items").select(sql.ref(column).as("x")))).toThrow(/bound parameters/);
   });
 
+  if (target.name === "sqlite") it("a compiled read started during a transaction on the one SQLite connection waits for its end", async () => {
+    await insert(["a", "one", 1, 0]);
+    const { db } = database;
+    const after = compiledRead(db, (id: string) => db.selectFrom("items").select("id").where("id", ">", id).orderBy("id"));
+    const readDuring = async (outcome: "commit" | "rollback") => {
+      let read: Promise<{ id: string }[]> | undefined;
+      await db
+        .transaction()
+        .execute(async (trx) => {
+          await trx.insertInto("items").values({ id: `b-${outcome}`, name: outcome, rank: 1, at: toStoredTime(new Date(0)) }).execute();
+          read = after("");
+          if (outcome === "rollback") throw new Error("rolled back");
+        })
+        .catch(() => undefined);
+      return ids(await read!);
+    };
+    // Read at once, it would see the transaction's rows before they are committed or rolled back.
+    expect(await readDuring("rollback")).toEqual(["a"]);
+    expect(await readDuring("commit")).toEqual(["a", "b-commit"]);
+    expect(ids(await after(""))).toEqual(["a", "b-commit"]);
+  });
+
   if (target.name === "sqlite") it("SQLite runs with WAL, synchronous FULL, a busy timeout and foreign keys", async () => {
     const pragma = async (name: string) => {
       const { rows } = await sql<Record<string, unknown>>`select * from ${sql.raw(`pragma_${name}`)}`.execute(database.db);

@@ -1,4 +1,4 @@
-import type { Compilable, Kysely } from "kysely";
+import type { Compilable, CompiledQuery, Kysely } from "kysely";
 
 /**
  * A query built and compiled to SQL once, then run with new argument values:
@@ -17,8 +17,19 @@ export function compiledRead<Args extends string[], Row>(
   const slots = compiled.parameters.map((parameter) => placeholders.indexOf(parameter as string));
   const unbound = placeholders.filter((_, i) => !slots.includes(i));
   if (unbound.length > 0) throw new Error(`compiledRead: ${unbound.length} argument(s) did not become bound parameters of ${compiled.sql}`);
+  const readNow = immediateReads.get(db);
   return async (...args) => {
-    const parameters = slots.map((slot, i) => (slot < 0 ? compiled.parameters[i] : args[slot]));
-    return (await db.executeQuery<Row>({ ...compiled, parameters })).rows;
+    const query = { ...compiled, parameters: slots.map((slot, i) => (slot < 0 ? compiled.parameters[i] : args[slot])) };
+    return (readNow?.(query) as Row[] | undefined) ?? (await db.executeQuery<Row>(query)).rows;
   };
+}
+
+const immediateReads = new WeakMap<Kysely<any>, (query: CompiledQuery) => unknown[] | undefined>();
+
+/**
+ * Lets the compiled reads of `db` run through `readNow` (see
+ * SqliteConnection.readNow) before falling back to Kysely's executor.
+ */
+export function allowImmediateReads(db: Kysely<any>, readNow: (query: CompiledQuery) => unknown[] | undefined): void {
+  immediateReads.set(db, readNow);
 }

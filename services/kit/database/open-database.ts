@@ -1,5 +1,6 @@
 import { Kysely, sql } from "kysely";
 import { Migrator, type Migration } from "kysely/migration";
+import { allowImmediateReads } from "./compiled-read.js";
 import { createPostgresDialect, isPostgresUrl } from "./postgres-dialect.js";
 import { createSqliteDialect } from "./sqlite-dialect.js";
 
@@ -32,8 +33,8 @@ export interface OpenDatabaseOptions {
  */
 export async function openDatabase<Schema>(options: OpenDatabaseOptions): Promise<Database<Schema>> {
   const postgres = isPostgresUrl(options.url) ? createPostgresDialect(options.url) : undefined;
-  const dialect = postgres?.dialect ?? createSqliteDialect(options.sqlitePath);
-  const db = new Kysely<Schema>({ dialect });
+  const sqlite = postgres ? undefined : createSqliteDialect(options.sqlitePath);
+  const db = new Kysely<Schema>({ dialect: postgres?.dialect ?? sqlite!.dialect });
   try {
     // Without an explicit schema the migrator looks for its tables in every
     // schema of the database and may find another service's; name ours.
@@ -43,6 +44,7 @@ export async function openDatabase<Schema>(options: OpenDatabaseOptions): Promis
     await db.destroy();
     throw error;
   }
+  if (sqlite) allowImmediateReads(db, sqlite.readNow);
   return { db, dialect: postgres ? "postgres" : "sqlite", close: () => db.destroy() };
 }
 

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { SqliteDialect, type SqliteDatabase } from "kysely";
+import { SqliteDialect, type CompiledQuery, type SqliteDatabase } from "kysely";
 import { ensurePrivateDirectory, ensurePrivateFile, tightenPrivateFile } from "../private-files.js";
 
 /**
@@ -12,7 +12,7 @@ import { ensurePrivateDirectory, ensurePrivateFile, tightenPrivateFile } from ".
  * synchronous = FULL every commit is on disk before it is acknowledged, so
  * killing the process loses no acknowledged write.
  */
-export function createSqliteDialect(path: string): SqliteDialect {
+export function createSqliteDialect(path: string): SqliteConnection {
   ensurePrivateDirectory(dirname(path));
   ensurePrivateFile(path);
   const database = new SQLite(path);
@@ -25,7 +25,25 @@ export function createSqliteDialect(path: string): SqliteDialect {
   database.pragma("foreign_keys = ON");
   // Files an older version left open to others.
   for (const file of [`${path}-wal`, `${path}-shm`]) if (existsSync(file)) tightenPrivateFile(file);
-  return new SqliteDialect({ database: withStatementCache(database) });
+  const statements = withStatementCache(database);
+  return {
+    dialect: new SqliteDialect({ database: statements }),
+    // Outside a transaction a statement sees committed rows only, whoever
+    // holds Kysely's turn on the connection; inside one it could see the
+    // transaction's uncommitted writes, so the read waits its turn instead.
+    readNow: (query) => (database.inTransaction ? undefined : statements.prepare(query.sql).all(query.parameters)),
+  };
+}
+
+/** The dialect of one SQLite file, and a way to run a read without queueing behind Kysely. */
+export interface SqliteConnection {
+  dialect: SqliteDialect;
+  /**
+   * The rows of a read, run at once, when no transaction is open on the
+   * connection; undefined when one is (then run it through Kysely). Saves a
+   * point read the promises and the connection lock of Kysely's executor.
+   */
+  readNow(query: CompiledQuery): unknown[] | undefined;
 }
 
 /**
