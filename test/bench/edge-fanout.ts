@@ -1,15 +1,16 @@
 /**
- * WatchDeployments fan-out through the edge: 1,000 watchers using the
- * Connect protocol (connect-node's client, HTTP/2, all in one client
- * process pinned to CPU 1), first Connect JSON (what browsers send), then
- * Connect binary. The edge and the deployments service (SQLite, full
- * middleware chain) are pinned to CPU 0; the users service idles on CPU 1
- * once the token is issued. A change is a CreateDeployment sent by the
- * parent straight to the deployments service over gRPC; every stream's
- * receive time is compared with the moment right before the commit was
- * sent (the machine's monotonic clock, shared by all processes). Memory per
- * stream is (the edge's memory with N streams − with none) / N, each after
- * forced full GCs over IPC; the deployments service's is shown alongside.
+ * WatchDeployments fan-out through the edge: 1,000 watchers (or
+ * LAUNCHPAD_BENCH_WATCHERS) using the Connect protocol (connect-node's
+ * client, HTTP/2, all in one client process pinned to CPU 1), first Connect
+ * JSON (what browsers send), then Connect binary. The edge and the
+ * deployments service (SQLite, full middleware chain) are pinned to CPU 0;
+ * the users service idles on CPU 1 once the token is issued. A change is a
+ * CreateDeployment sent by the parent straight to the deployments service
+ * over gRPC; every stream's receive time is compared with the moment right
+ * before the commit was sent (the machine's monotonic clock, shared by all
+ * processes). Memory per stream is (the edge's memory with N streams − with
+ * none) / N, each after forced full GCs over IPC; the deployments service's
+ * is shown alongside.
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Client, Metadata, credentials, type ServiceError } from "@grpc/grpc-js";
@@ -38,7 +39,8 @@ import type { ClosedReply, MarkedReply } from "./support/watch-client.js";
 
 const serverCpu = 0;
 const clientCpu = 1;
-const watchers = 1_000;
+/** Streams measured; LAUNCHPAD_BENCH_WATCHERS sets another count (the edge's target is stated at 10,000). */
+const watchers = watcherCount(process.env.LAUNCHPAD_BENCH_WATCHERS);
 const formats: WatchFormat[] = ["json", "binary"];
 const changesPerRun = 10;
 const changeSpacingMs = 500;
@@ -291,4 +293,11 @@ async function memoryOf(session: Session): Promise<{ edge: MemoryReading; deploy
 
 function progress(line: string): void {
   process.stderr.write(`  edge-fanout: ${line}\n`);
+}
+
+function watcherCount(raw: string | undefined): number {
+  if (raw === undefined || raw === "") return 1_000;
+  const count = Number(raw);
+  if (!Number.isInteger(count) || count < 1 || count > 100_000) throw new Error(`LAUNCHPAD_BENCH_WATCHERS: expected 1 to 100000 streams, not "${raw}"`);
+  return count;
 }
