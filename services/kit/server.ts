@@ -64,8 +64,6 @@ export function createServiceServer(options: ServiceServerOptions): ServiceServe
     "grpc.keepalive_time_ms": 60_000,
     "grpc.keepalive_timeout_ms": 20_000,
     "grpc.http2.min_ping_interval_without_data_ms": 10_000,
-    // Nothing here serves channelz; its per-call and per-message bookkeeping is pure cost.
-    "grpc.enable_channelz": 0,
   })
     .use(createMetricsMiddleware(options.registry))
     .use(createRequestContextMiddleware(options.logger))
