@@ -142,6 +142,6 @@ async function readJson(req: EdgeRequest, maxBodyBytes: number): Promise<JsonVal
   try {
     return JSON.parse(text) as JsonValue;
   } catch (error) {
-    throw restRefusal("BODY_NOT_JSON", "body", `the request body is not valid JSON: ${(error as Error).message}`);
+    throw restRefusal("MALFORMED_REQUEST", "body", `the request body is not valid JSON: ${(error as Error).message}`);
   }
 }

@@ -11,7 +11,7 @@ export const restRefusalReasons = {
   INVALID_QUERY_PARAMETER:
     "a query parameter whose value does not parse (`pageSize=many`), given twice for a singular field, naming a message that has no text form, or setting a field the path or the body sets",
   INVALID_PATH_VARIABLE: "a path segment that does not parse as the field it sets",
-  BODY_NOT_JSON: "a body that is not JSON",
+  MALFORMED_REQUEST: "a body that is not JSON (the reason every protocol gives a body it cannot decode)",
   UNKNOWN_BODY_FIELD: "a body key that is no field of its message",
   INVALID_BODY: "a body field of the wrong type or with a bad value",
   INVALID_HEADER: "a malformed `Grpc-Timeout`, `Connect-Timeout-Ms`, `X-Timeout-Ms` or `Last-Event-ID` header",

@@ -275,8 +275,8 @@ describe("REST", () => {
     expect(await sendRest(port, call.rest, bearer)).toMatchObject({ httpStatus: 413, ...tooLarge });
   });
 
-  it("malformed body: 400 Status BODY_NOT_JSON", async () => {
-    expect(await sendRest(port, { method: "POST", path: "/v1/deployments", body: "{" }, bearer)).toMatchObject({ httpStatus: 400, code: 3, reason: "BODY_NOT_JSON" });
+  it("malformed body: 400 Status MALFORMED_REQUEST", async () => {
+    expect(await sendRest(port, { method: "POST", path: "/v1/deployments", body: "{" }, bearer)).toMatchObject({ httpStatus: 400, code: 3, reason: "MALFORMED_REQUEST" });
   });
 
   it("unknown route: 404 Status NOT_FOUND ROUTE_NOT_FOUND", async () => {

@@ -529,7 +529,7 @@ describe("errors are google.rpc.Status JSON with grpc-gateway's HTTP status", ()
 
   it("a body that is not JSON, names an unknown field or has a bad value is 400 INVALID_ARGUMENT with its own ErrorInfo reason", async () => {
     const broken = await send("POST", "/v1/auth:login", { body: "{not json" });
-    expect(refusalOf(broken)).toEqual({ status: 400, code: Code.InvalidArgument, type: typeUrl("ErrorInfo"), reason: "BODY_NOT_JSON" });
+    expect(refusalOf(broken)).toEqual({ status: 400, code: Code.InvalidArgument, type: typeUrl("ErrorInfo"), reason: "MALFORMED_REQUEST" });
     expect(broken.json.message).toContain("not valid JSON");
     const unknown = await send("POST", "/v1/deployments", { token: adminToken, body: { service: "x", colour: "blue" } });
     expect(refusalOf(unknown)).toEqual({ status: 400, code: Code.InvalidArgument, type: typeUrl("ErrorInfo"), reason: "UNKNOWN_BODY_FIELD" });
