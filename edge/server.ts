@@ -53,7 +53,7 @@ const clientAddressKey = createContextKey<string | undefined>(undefined, { descr
  * Nothing listens yet.
  */
 export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edge> {
-  const sessions = createSessionPool();
+  const sessions = createSessionPool({ keepaliveIntervalMs: config.upstreamKeepalive, keepaliveTimeoutMs: config.upstreamKeepaliveTimeout });
   const vouchForClient = createClientVouching(loadProxySecret(config));
   const users = createUpstream(config.usersAddress, sessions, vouchForClient);
   const deployments = createUpstream(config.deploymentsAddress, sessions, vouchForClient);
