@@ -10,7 +10,11 @@ export interface RunningEdge extends RunningPart {
   port: number;
 }
 
-/** Starts the edge on config.host:config.port. stop() stops accepting and lets open requests finish within the grace period. */
+/**
+ * Starts the edge on config.host:config.port. stop() stops accepting, ends
+ * the streams the edge serves itself (health Watch) with UNAVAILABLE, and
+ * lets open requests finish within the grace period.
+ */
 export async function startEdge(config: EdgeConfig, logger: Logger): Promise<RunningEdge> {
   const edge = await buildEdge(config, logger);
   edge.server.listen(config.port, config.host);
@@ -21,6 +25,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     port: (edge.server.address() as AddressInfo).port,
     async stop() {
       const closed = new Promise<void>((resolve) => edge.server.close(() => resolve()));
+      edge.shutdown();
       const timer = setTimeout(() => edge.server.emit("close"), config.shutdownGrace).unref();
       await closed;
       clearTimeout(timer);

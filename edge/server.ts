@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Server } from "node:net";
-import { Code, createContextKey, createContextValues } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
@@ -35,6 +35,11 @@ import { createReadiness } from "./upstream/health.js";
 export interface Edge {
   server: Server;
   registry: Registry;
+  /**
+   * Ends the calls connect-node serves (health Watch, Connect streams) with
+   * UNAVAILABLE, so open watchers do not hold shutdown; call as shutdown begins.
+   */
+  shutdown(): void;
   /** Closes the upstream channels and Redis; call after the server has closed. */
   close(): Promise<void>;
 }
@@ -76,9 +81,11 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
     logger,
   });
   const connectUnary = createConnectUnary(routes, { defaultTimeoutMs: config.requestTimeout, maxBodyBytes: config.maxBodyBytes });
+  const shuttingDown = new AbortController();
   const introspection = introspectionRoutes(services.map((service) => service.typeName));
   const connect = connectNodeAdapter({
     ...connectHandlerOptions(config.maxBodyBytes),
+    shutdownSignal: shuttingDown.signal,
     routes(router) {
       connectRoutes(routes, { defaultTimeoutMs: config.requestTimeout, clientAddress: (context) => context.values.get(clientAddressKey) })(router);
       introspection(router);
@@ -157,6 +164,7 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   return {
     server,
     registry,
+    shutdown: () => shuttingDown.abort(new ConnectError("the edge is shutting down", Code.Unavailable)),
     async close() {
       await protections.close();
       verifier.close();
