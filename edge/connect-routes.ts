@@ -3,6 +3,7 @@ import { Code, ConnectError, type ConnectRouter, type HandlerContext, type Inter
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { methodPath } from "../services/kit/grpc/service-definition.js";
 import { bodyTooLarge, malformedRequest } from "./protections/rejections.js";
+import type { RequestIds } from "./routing/request-ids.js";
 import type { ForwardOptions, Upstream } from "./upstream/forward.js";
 
 /** A service the edge serves and the upstream that owns it. */
@@ -11,8 +12,8 @@ export interface Route {
   upstream: Upstream;
 }
 
-/** The client's address, when the HTTP server recorded it in the context. */
-export type ClientAddressOf = (context: HandlerContext) => string | undefined;
+/** What the edge knows of the request behind a call: the client's address and the request's ids. */
+export type EdgeCallOf = (context: HandlerContext) => { clientAddress: string | undefined; ids: RequestIds };
 
 /**
  * connect-node's handler options at the edge. Every request message, as
@@ -57,7 +58,7 @@ export function connectHandlerOptions(maxBodyBytes: number) {
  * gRPC-Web and gRPC for it. Each method forwards to its upstream over gRPC;
  * there is no per-method code, only the descriptors.
  */
-export function connectRoutes(routes: readonly Route[], options: { defaultTimeoutMs: number; clientAddress: ClientAddressOf }) {
+export function connectRoutes(routes: readonly Route[], options: { defaultTimeoutMs: number; callOf: EdgeCallOf }) {
   return (router: ConnectRouter) => {
     for (const { service, upstream } of routes) {
       for (const method of service.methods) router.rpc(method, forwarding(method, upstream, options) as never);
@@ -65,14 +66,14 @@ export function connectRoutes(routes: readonly Route[], options: { defaultTimeou
   };
 }
 
-function forwarding(method: DescMethod, upstream: Upstream, options: { defaultTimeoutMs: number; clientAddress: ClientAddressOf }) {
+function forwarding(method: DescMethod, upstream: Upstream, options: { defaultTimeoutMs: number; callOf: EdgeCallOf }) {
   const path = methodPath(method);
   const forward = (context: HandlerContext, streaming: boolean): ForwardOptions => ({
     headers: context.requestHeader,
     // Streams live as long as the client wants; unary calls get a default deadline.
     timeoutMs: context.timeoutMs() ?? (streaming ? undefined : options.defaultTimeoutMs),
     signal: context.signal,
-    clientAddress: options.clientAddress(context),
+    ...options.callOf(context),
   });
   if (method.methodKind === "bidi_streaming") {
     return async function* (requests: AsyncIterable<never>, context: HandlerContext) {

@@ -23,7 +23,8 @@ import { createProtections, type RoutedHandler } from "./protections/index.js";
 import { Rejection, routeNotFound, unknownMethod } from "./protections/rejections.js";
 import { sendError } from "./protocol/send-error.js";
 import { createRestHandler } from "./rest/handler.js";
-import { createClassifier, type Protocol } from "./routing/classify.js";
+import { createClassifier, type Protocol, type Route } from "./routing/classify.js";
+import type { RequestIds } from "./routing/request-ids.js";
 import { introspectionRoutes } from "./introspection.js";
 import { loadProxySecret } from "../services/kit/proxy-secret.js";
 import { createClientVouching } from "./upstream/client-identity.js";
@@ -44,7 +45,8 @@ export interface Edge {
   close(): Promise<void>;
 }
 
-const clientAddressKey = createContextKey<string | undefined>(undefined, { description: "client address" });
+/** The request behind a call connect-node serves: the client's address and the request's ids. */
+const edgeCallKey = createContextKey<{ clientAddress: string | undefined; ids: RequestIds } | undefined>(undefined, { description: "edge call" });
 
 /**
  * Builds the edge. Each request is routed once (routing/classify.ts), passes
@@ -82,15 +84,17 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   });
   const connectUnary = createConnectUnary(routes, { defaultTimeoutMs: config.requestTimeout, maxBodyBytes: config.maxBodyBytes });
   const shuttingDown = new AbortController();
+  // connect-node hands its contextValues the request alone: the routing decision waits here, for that request's lifetime only.
+  const routeOf = new WeakMap<EdgeRequest, Route>();
   const introspection = introspectionRoutes(services.map((service) => service.typeName));
   const connect = connectNodeAdapter({
     ...connectHandlerOptions(config.maxBodyBytes),
     shutdownSignal: shuttingDown.signal,
     routes(router) {
-      connectRoutes(routes, { defaultTimeoutMs: config.requestTimeout, clientAddress: (context) => context.values.get(clientAddressKey) })(router);
+      connectRoutes(routes, { defaultTimeoutMs: config.requestTimeout, callOf: (context) => context.values.get(edgeCallKey)! })(router);
       introspection(router);
     },
-    contextValues: (req) => createContextValues().set(clientAddressKey, req.socket.remoteAddress),
+    contextValues: (req) => createContextValues().set(edgeCallKey, { clientAddress: req.socket.remoteAddress, ids: routeOf.get(req)!.ids }),
     // Reached only by RPC paths with a content type connect-node does not take either.
     fallback: (req, res) => sendError(req, res, "connect-unary", unknownMethod(req.url ?? "")),
   });
@@ -124,23 +128,27 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   });
   const protections = createProtections(config, { registry, logger, verifier, classify });
   /** An RPC handler, for served methods only: any other is UNIMPLEMENTED (UNKNOWN_METHOD) in the caller's protocol. */
+  const viaConnect: RoutedHandler = (req, res, route) => {
+    routeOf.set(req, route);
+    connect(req, res);
+  };
   const served =
     (handler: RoutedHandler): RoutedHandler =>
     (req, res, route) =>
       route.rpc ? handler(req, res, route) : sendError(req, res, route.protocol, unknownMethod(route.path));
   /** Relayed when a service owns the method; introspection, and gRPC over HTTP/1.1, go to connect-node. */
   const relayOrConnect = served((req, res, route) =>
-    route.rpc!.upstream && (route.protocol !== "grpc" || "stream" in req) ? grpcRelay(req, res, route) : connect(req, res),
+    route.rpc!.upstream && (route.protocol !== "grpc" || "stream" in req) ? grpcRelay(req, res, route) : viaConnect(req, res, route),
   );
   const handlers: Record<Protocol, RoutedHandler> = {
     grpc: relayOrConnect,
     "grpc-web": relayOrConnect,
     // connect-node does not speak text mode: only the relay does.
     "grpc-web-text": served(grpcRelay),
-    "connect-unary": served((req, res, route) => connectUnary(req, res, route) || connect(req, res)),
-    "connect-stream": served(connect),
+    "connect-unary": served((req, res, route) => connectUnary(req, res, route) || viaConnect(req, res, route)),
+    "connect-stream": served(viaConnect),
     rest: (req, res, route) => {
-      if (route.rest && rest(req, res, route.rest)) return;
+      if (route.rest && rest(req, res, route)) return;
       // OPTIONS of a REST path is CORS's to answer; without CORS it is no route either.
       sendError(req, res, route.protocol, routeNotFound(route.path));
     },

@@ -86,13 +86,14 @@ export function createConnectUnary(routes: readonly ServiceRoute[], options: { d
     }
   }
 
-  async function serve(req: EdgeRequest, res: EdgeResponse, target: Target, { json, encoding, bytes }: Incoming) {
+  async function serve(req: EdgeRequest, res: EdgeResponse, route: Route, target: Target, { json, encoding, bytes }: Incoming) {
     const timeout = parseTimeout(req.headers["connect-timeout-ms"] as string | undefined ?? null, maxTimeoutMs);
     if (timeout.error) return sendError(req, res, "connect-unary", timeout.error);
     const received = await bytes();
     const body = encoding === undefined ? received : await inflateWithin(encoding, received, options.maxBodyBytes);
     const forward: ForwardOptions = {
       headers: req.headers,
+      ids: route.ids,
       timeoutMs: timeout.timeoutMs ?? options.defaultTimeoutMs,
       // A client that leaves before the answer cancels the upstream call.
       client: res,
@@ -141,7 +142,7 @@ export function createConnectUnary(routes: readonly ServiceRoute[], options: { d
       incoming = incomingOfQuery(new URLSearchParams(url.slice(url.indexOf("?") + 1)));
     }
     if (!incoming) return false;
-    serve(req, res, target, incoming).catch((error) => sendError(req, res, "connect-unary", asConnectError(error)));
+    serve(req, res, route, target, incoming).catch((error) => sendError(req, res, "connect-unary", asConnectError(error)));
     return true;
   };
 }

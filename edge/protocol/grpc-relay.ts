@@ -9,7 +9,7 @@ import { base64Chunk, createBase64Decoder } from "./web-text.js";
 import { createFrameSplitter, grpcStatusHeaders, grpcTimeout, messageOf, type GrpcStatus } from "./wire.js";
 import type { Route } from "../routing/classify.js";
 import { unavailable } from "../upstream/errors.js";
-import { forwardedHeaders } from "../upstream/forward.js";
+import { addForwardedHeaders } from "../upstream/forward.js";
 import type { VouchForClient } from "../upstream/client-identity.js";
 import type { createSessionPool } from "../upstream/http2-sessions.js";
 
@@ -143,7 +143,7 @@ export function createGrpcRelay(options: {
 
     const headers: OutgoingHttpHeaders = { ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" };
     pick(req.headers, grpcRequestHeaders, headers);
-    pick(req.headers, forwardedHeaders, headers);
+    addForwardedHeaders(headers, req.headers, route.ids);
     options.vouchForClient(headers, req.socket.remoteAddress);
     if (headers["grpc-timeout"] === undefined && method.methodKind === "unary") headers["grpc-timeout"] = grpcTimeout(options.defaultTimeoutMs);
 

@@ -7,7 +7,9 @@ import type { EdgeRequest, EdgeResponse } from "../http-server.js";
 import { inflateWithin } from "../protections/inflate.js";
 import { sendError } from "../protocol/send-error.js";
 import { clientLeft, type ForwardOptions, type Upstream } from "../upstream/forward.js";
-import { compileBindings, findBinding, type BindingMatch, type RestBinding } from "./bindings.js";
+import type { Route as Routed } from "../routing/classify.js";
+import type { RequestIds } from "../routing/request-ids.js";
+import { compileBindings, findBinding, type RestBinding } from "./bindings.js";
 import { requestTimeoutMs } from "./deadline.js";
 import { asConnectError } from "./errors.js";
 import { methodNotAllowed, restRefusal } from "./refusals.js";
@@ -20,7 +22,7 @@ const noQuery = new URLSearchParams();
 
 /** Serves a REST request (see createRestHandler); `bindings` are the rules it serves, for the caller's findBinding. */
 export interface RestHandler {
-  (req: EdgeRequest, res: EdgeResponse, match?: BindingMatch): boolean;
+  (req: EdgeRequest, res: EdgeResponse, route: Routed): boolean;
   readonly bindings: readonly RestBinding[];
 }
 
@@ -51,8 +53,9 @@ export interface RestHandlerOptions {
  * the edge's own refusals (refusals.ts; a body that inflates past
  * `maxBodyBytes`: 413) with theirs and an ErrorInfo.
  *
- * The handler takes the request's match when the caller has found it with
- * findBinding among `bindings`, and finds it itself otherwise. Returns
+ * The handler takes the request's routing decision: its match, when the
+ * caller has found it with findBinding among `bindings` (else it finds it
+ * itself), and the ids passed upstream. Returns
  * false, having done nothing, when no rule's path matches (and for OPTIONS,
  * left to CORS), so the caller can fall through; a matching path with
  * another method gets 405 with Allow.
@@ -61,13 +64,13 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
   const bindings = compileBindings(options.routes.map((route) => route.service));
   const upstreams = new Map<RestBinding, Upstream>();
   for (const binding of bindings) upstreams.set(binding, options.routes.find((route) => route.service === binding.method.parent)!.upstream);
-  const handle = (req: EdgeRequest, res: EdgeResponse, found?: BindingMatch): boolean => {
+  const handle = (req: EdgeRequest, res: EdgeResponse, route: Routed): boolean => {
     const httpMethod = (req.method ?? "GET").toUpperCase();
     if (httpMethod === "OPTIONS") return false;
     const url = req.url ?? "/";
     const queryAt = url.indexOf("?");
     const rawPath = queryAt === -1 ? url : url.slice(0, queryAt);
-    const match = found ?? findBinding(bindings, httpMethod, rawPath);
+    const match = route.rest ?? findBinding(bindings, httpMethod, rawPath);
     if (match.kind === "none") return false;
     if (match.kind === "method-not-allowed") {
       sendError(req, res, "rest", methodNotAllowed(httpMethod, rawPath, match.allowed), { allow: match.allowed.join(", ") });
@@ -82,7 +85,7 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
       });
     }
     const query = queryAt === -1 ? noQuery : new URLSearchParams(url.slice(queryAt + 1));
-    serve(match.binding, upstreams.get(match.binding)!, match.variables, query, req, res, controller?.signal, options).catch((error: unknown) => {
+    serve(match.binding, upstreams.get(match.binding)!, match.variables, query, route.ids, req, res, controller?.signal, options).catch((error: unknown) => {
       if (!(error instanceof ConnectError)) options.logger?.error({ err: error, path: rawPath }, "REST request failed");
       if (error === clientLeft || controller?.signal.aborted) return;
       if (res.headersSent) {
@@ -101,6 +104,7 @@ async function serve(
   upstream: Upstream,
   variables: string[],
   query: URLSearchParams,
+  ids: RequestIds,
   req: EdgeRequest,
   res: EdgeResponse,
   /** A server stream's signal, aborted when the client goes away; undefined for unary calls. */
@@ -114,7 +118,7 @@ async function serve(
   const request = buildRequest(binding.request, { variables, query, body });
   if (binding.sse) applyLastEventId(method.input, binding.sse.lastEventId, request, req);
   // A stream is cancelled through its signal; a unary call by its client's response closing early.
-  const forward: ForwardOptions = { headers: req.headers, timeoutMs, signal, client: signal ? undefined : res, clientAddress: options.clientAddress(req) };
+  const forward: ForwardOptions = { headers: req.headers, ids, timeoutMs, signal, client: signal ? undefined : res, clientAddress: options.clientAddress(req) };
   const bytes = toBinary(method.input, request);
 
   if (streaming) {

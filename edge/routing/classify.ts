@@ -3,6 +3,7 @@ import { methodPath } from "../../services/kit/grpc/service-definition.js";
 import type { EdgeRequest } from "../http-server.js";
 import { findBinding, type BindingMatch, type RestBinding } from "../rest/bindings.js";
 import type { Upstream } from "../upstream/forward.js";
+import { requestIdsOf, type RequestIds } from "./request-ids.js";
 
 /** What a request speaks, decided once from its content type, method and path. */
 export type Protocol =
@@ -38,6 +39,8 @@ export interface Route {
   rest: BindingMatch | undefined;
   /** The metrics and log label: the served RPC's path (REST calls too), an endpoint's path, or "other" (never an id). */
   label: string;
+  /** The request id and trace context, logged, echoed and passed upstream. */
+  ids: RequestIds;
 }
 
 /** What the classifier knows: the services and their upstreams, the REST bindings, the fixed endpoints and console files. */
@@ -82,7 +85,8 @@ export function createClassifier(options: ClassifierOptions): (req: EdgeRequest)
     const path = pathOf(req);
     const type = req.headers["content-type"] ?? "";
     const rpc = rpcs.get(path);
-    const rpcRoute = (protocol: Protocol, codec: Codec | undefined): Route => ({ protocol, codec, path, rpc, rest: undefined, label: rpc ? path : "other" });
+    const ids = requestIdsOf(req);
+    const rpcRoute = (protocol: Protocol, codec: Codec | undefined): Route => ({ protocol, codec, path, rpc, rest: undefined, label: rpc ? path : "other", ids });
 
     const grpc = grpcType.exec(type);
     if (grpc) {
@@ -101,12 +105,12 @@ export function createClassifier(options: ClassifierOptions): (req: EdgeRequest)
     const httpMethod = (req.method ?? "GET").toUpperCase();
     const rest = httpMethod === "OPTIONS" ? undefined : findBinding(options.bindings, httpMethod, path);
     // Counted under its method, as the same call is over every other protocol.
-    if (rest && rest.kind === "found") return { protocol: "rest", codec: "json", path, rpc: undefined, rest, label: rest.binding.path };
+    if (rest && rest.kind === "found") return { protocol: "rest", codec: "json", path, rpc: undefined, rest, label: rest.binding.path, ids };
     if (rest && (rest.kind === "method-not-allowed" || path.startsWith("/v1/"))) {
-      return { protocol: "rest", codec: "json", path, rpc: undefined, rest, label: "other" };
+      return { protocol: "rest", codec: "json", path, rpc: undefined, rest, label: "other", ids };
     }
 
-    const other = (protocol: Protocol, label: string): Route => ({ protocol, codec: undefined, path, rpc: undefined, rest: undefined, label });
+    const other = (protocol: Protocol, label: string): Route => ({ protocol, codec: undefined, path, rpc: undefined, rest: undefined, label, ids });
     if (options.endpoints.has(path)) return other("endpoint", path);
     if (path.startsWith("/docs/")) return other("endpoint", "/docs");
     if ((httpMethod === "GET" || httpMethod === "HEAD") && options.isConsoleFile(path)) {

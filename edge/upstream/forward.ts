@@ -1,14 +1,13 @@
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { EdgeResponse } from "../http-server.js";
+import type { RequestIds } from "../routing/request-ids.js";
 import { Rejection } from "../protections/rejections.js";
 import { createFrameReader, firstFrame, frame, grpcTimeout, isCompressedFrame, messageOf } from "../protocol/wire.js";
 import { unavailable, upstreamErrorOf } from "./errors.js";
 import type { VouchForClient } from "./client-identity.js";
 import type { createSessionPool } from "./http2-sessions.js";
 
-/** Request headers passed to the services; everything else (hop-by-hop, protocol, cookies) stays at the edge. */
-export const forwardedHeaders = ["authorization", "x-request-id", "traceparent", "tracestate"] as const;
 
 /** How a call ends whose client went away before it was answered. */
 export const clientLeft = new ConnectError("the client went away", Code.Canceled);
@@ -20,6 +19,8 @@ export type RequestHeaders = Headers | IncomingHttpHeaders;
 export interface ForwardOptions {
   /** Headers of the incoming request. */
   headers: RequestHeaders;
+  /** The client request's id and trace context (routing/request-ids.ts); none for the edge's own calls (the JWKS). */
+  ids?: RequestIds;
   /** Milliseconds left, from the client's deadline or the edge's default. */
   timeoutMs: number | undefined;
   /** Aborted when the client goes away: the upstream call is cancelled at once. */
@@ -52,6 +53,20 @@ function headerOf(headers: RequestHeaders, name: string): string | undefined {
   if (headers instanceof Headers) return headers.get(name) ?? undefined;
   const value = headers[name];
   return typeof value === "string" ? value : undefined;
+}
+
+/**
+ * Adds what every forwarded call carries to `to`: the client's
+ * authorization, the request id, and the edge's trace context. Every other
+ * client header (hop-by-hop, protocol, cookies) stays at the edge.
+ */
+export function addForwardedHeaders(to: OutgoingHttpHeaders, from: RequestHeaders, ids: RequestIds | undefined): void {
+  const authorization = headerOf(from, "authorization");
+  if (authorization !== undefined) to.authorization = authorization;
+  if (!ids) return;
+  to["x-request-id"] = ids.requestId;
+  to.traceparent = ids.traceparent;
+  if (ids.tracestate !== undefined) to.tracestate = ids.tracestate;
 }
 
 /** An open upstream call: its stream, and how it ended once it has. */
@@ -126,10 +141,7 @@ export function createUpstream(address: string, sessions: ReturnType<typeof crea
   const maxMessageBytes = 4 * 1024 * 1024;
   function start(path: string, options: ForwardOptions): Call {
     const headers: OutgoingHttpHeaders = { ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" };
-    for (const name of forwardedHeaders) {
-      const value = headerOf(options.headers, name);
-      if (value !== undefined) headers[name] = value;
-    }
+    addForwardedHeaders(headers, options.headers, options.ids);
     vouchForClient(headers, options.clientAddress);
     if (options.timeoutMs !== undefined) headers["grpc-timeout"] = grpcTimeout(options.timeoutMs);
     let stream: ClientHttp2Stream;

@@ -192,7 +192,7 @@ describe("header filtering, against a recording upstream", () => {
       client?.close();
     });
 
-    it("forwards authorization, x-request-id and trace context; never cookies, other headers or the client's x-forwarded-for", async () => {
+    it("forwards authorization, x-request-id and the trace continued by the edge's span; never cookies, other headers or the client's x-forwarded-for", async () => {
       const requestId = `recorded-${protocol.index}-${randomUUID()}`;
       await client.getDeployment(
         { name: "deployments/recorded" },
@@ -209,7 +209,11 @@ describe("header filtering, against a recording upstream", () => {
       );
       const call = upstream.calls.find((c) => c.metadata["x-request-id"]?.[0] === requestId);
       expect(call?.path).toBe(getDeploymentPath);
-      expect(call!.metadata).toMatchObject({ authorization: ["Bearer recorded-token"], traceparent: [traceparent] });
+      expect(call!.metadata).toMatchObject({ authorization: ["Bearer recorded-token"] });
+      // The same trace, with the edge's own span as the service's parent.
+      const [forwarded] = call!.metadata.traceparent!;
+      expect(forwarded).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+      expect(forwarded).not.toBe(traceparent);
       expect(call!.metadata.cookie).toBeUndefined();
       expect(call!.metadata["x-arbitrary"]).toBeUndefined();
       expect(call!.metadata["connect-protocol-version"]).toBeUndefined();
