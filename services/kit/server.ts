@@ -9,12 +9,13 @@ import { addHealth } from "./grpc/health.js";
 import { addReflection } from "./grpc/reflection.js";
 import { indexMethods, toNiceService, type NiceServiceDefinition } from "./grpc/service-definition.js";
 import type { Logger } from "./logger.js";
-import { createAuthenticationMiddleware } from "./middleware/authentication.js";
-import { createAuthorizationMiddleware } from "./middleware/authorization.js";
+import { authenticationCheck } from "./middleware/authentication.js";
+import { authorizationCheck } from "./middleware/authorization.js";
+import { checksMiddleware } from "./middleware/call-checks.js";
 import { createErrorMappingMiddleware } from "./middleware/error-mapping.js";
 import { createMetricsMiddleware } from "./middleware/metrics.js";
 import { createRequestContextMiddleware, type RequestContextExt } from "./middleware/request-context.js";
-import { createValidationMiddleware, type RequestRule } from "./middleware/validation.js";
+import { validationCheck, type RequestRule } from "./middleware/validation.js";
 
 /** What every Launchpad handler finds in its call context. */
 export type HandlerContext = RequestContextExt & AuthContext;
@@ -74,10 +75,14 @@ export function createServiceServer(options: ServiceServerOptions): ServiceServe
   addHealth(server, health, stopping.signal, options.services.map((s) => s.typeName));
   addReflection(server, options.services.map((s) => s.typeName));
 
-  const withChain = server
-    .with(createAuthenticationMiddleware(methods, options.verifier))
-    .with(createAuthorizationMiddleware(methods))
-    .with(createValidationMiddleware(methods, options.rules ?? {}));
+  // The last three steps only look at a call before it starts: one middleware runs them in order.
+  const withChain = server.with(
+    checksMiddleware(
+      authenticationCheck(methods, options.verifier),
+      authorizationCheck(methods),
+      validationCheck(methods, options.rules ?? {}),
+    ),
+  );
 
   return {
     add(service, handlers) {

@@ -1,8 +1,8 @@
 import type { DescMethod } from "@bufbuild/protobuf";
-import type { CallContext, ServerMiddleware, ServerMiddlewareCall } from "nice-grpc-common";
 import { accessPolicy } from "../auth/access-policy.js";
 import { apiKeyPrefix, type AuthContext, type CredentialVerifier, type Principal } from "../auth/principal.js";
 import { DomainError } from "../errors.js";
+import type { CallCheck } from "./call-checks.js";
 import type { RequestContextExt } from "./request-context.js";
 
 const bearer = /^Bearer\s+(\S+)$/i;
@@ -14,14 +14,11 @@ const bearer = /^Bearer\s+(\S+)$/i;
  * UNAUTHENTICATED. Public methods skip verification entirely, so a stale
  * token never blocks signing in again.
  */
-export function createAuthenticationMiddleware(
+export function authenticationCheck(
   methods: ReadonlyMap<string, DescMethod>,
   verifier: CredentialVerifier,
-): ServerMiddleware<AuthContext, RequestContextExt> {
-  return async function* authenticate<Request, Response>(
-    call: ServerMiddlewareCall<Request, Response, AuthContext>,
-    context: CallContext & RequestContextExt,
-  ) {
+): CallCheck<AuthContext, RequestContextExt> {
+  return async function authenticate(call, context) {
     const method = methods.get(call.method.path);
     const isPublic = method !== undefined && accessPolicy(method)?.rule.case === "public";
     const header = context.metadata.get("authorization");
@@ -36,6 +33,6 @@ export function createAuthenticationMiddleware(
         : await verifier.verifyAccessToken(token, context.signal);
       context.request.principal = principal.user;
     }
-    return yield* call.next(call.request, { ...context, principal });
+    return { principal };
   };
 }

@@ -1,10 +1,10 @@
 import type { DescMethod, Message } from "@bufbuild/protobuf";
-import type { CallContext, ServerMiddleware, ServerMiddlewareCall } from "nice-grpc-common";
 import { accessPolicy, ownsResource } from "../auth/access-policy.js";
 import { roleGrants } from "../auth/permissions.js";
 import type { AuthContext, Principal } from "../auth/principal.js";
 import { DomainError } from "../errors.js";
 import { readFieldPath } from "../grpc/field-path.js";
+import type { CallCheck } from "./call-checks.js";
 
 /**
  * Enforces each method's declared access policy (launchpad.auth.v1.access):
@@ -12,13 +12,8 @@ import { readFieldPath } from "../grpc/field-path.js";
  * where the policy names a self_field, the caller acting on themselves.
  * A method without a policy is refused.
  */
-export function createAuthorizationMiddleware(
-  methods: ReadonlyMap<string, DescMethod>,
-): ServerMiddleware<{}, AuthContext> {
-  return async function* authorize<Request, Response>(
-    call: ServerMiddlewareCall<Request, Response>,
-    context: CallContext & AuthContext,
-  ) {
+export function authorizationCheck(methods: ReadonlyMap<string, DescMethod>): CallCheck<{}, AuthContext> {
+  return function authorize(call, context) {
     const method = methods.get(call.method.path);
     const policy = method && accessPolicy(method);
     const { principal } = context;
@@ -43,7 +38,6 @@ export function createAuthorizationMiddleware(
       default:
         throw new DomainError("permission-denied", "NO_ACCESS_POLICY", "this method declares no access policy");
     }
-    return yield* call.next(call.request, context);
   };
 }
 

@@ -1,9 +1,9 @@
 import { getOption, isFieldSet, type DescField, type DescMessage, type DescMethod, type Message } from "@bufbuild/protobuf";
-import type { CallContext, ServerMiddleware, ServerMiddlewareCall } from "nice-grpc-common";
 import { FieldBehavior, field_behavior } from "../../../gen/google/api/field_behavior_pb.js";
 import { DomainError, invalidArgument, type FieldViolation } from "../errors.js";
 import { defaultFieldLimits, fieldLimitViolations, type FieldLimits } from "../field-limits.js";
 import { UndecodableRequest } from "../grpc/service-definition.js";
+import type { CallCheck } from "./call-checks.js";
 
 /** A per-method check beyond field_behavior; returns what is wrong, if anything. */
 export type RequestRule<Request = never> = (request: Request) => FieldViolation[];
@@ -15,12 +15,12 @@ export type RequestRule<Request = never> = (request: Request) => FieldViolation[
  * method's own rule finds, reported as INVALID_ARGUMENT with BadRequest field
  * violations. Limits come first, so no rule ever reads an oversized value.
  */
-export function createValidationMiddleware(
+export function validationCheck(
   methods: ReadonlyMap<string, DescMethod>,
   rules: Readonly<Record<string, RequestRule<any>>>,
   limits: FieldLimits = defaultFieldLimits,
-): ServerMiddleware {
-  return async function* validate<Request, Response>(call: ServerMiddlewareCall<Request, Response>, context: CallContext) {
+): CallCheck {
+  return function validate(call) {
     const method = methods.get(call.method.path);
     if (method && !call.requestStream) {
       if (call.request instanceof UndecodableRequest) {
@@ -35,7 +35,6 @@ export function createValidationMiddleware(
       if (violations.length === 0) violations = rules[call.method.path]?.(request) ?? [];
       if (violations.length > 0) throw invalidArgument(violations[0]!.reason ?? "INVALID_ARGUMENT", violations);
     }
-    return yield* call.next(call.request, context);
   };
 }
 

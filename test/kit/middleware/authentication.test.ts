@@ -5,7 +5,8 @@ import { UserService } from "../../../gen/launchpad/user/v1/user_service_pb.js";
 import type { AuthContext, CredentialVerifier, Principal } from "../../../services/kit/auth/principal.js";
 import { DomainError } from "../../../services/kit/errors.js";
 import { indexMethods } from "../../../services/kit/grpc/service-definition.js";
-import { createAuthenticationMiddleware } from "../../../services/kit/middleware/authentication.js";
+import { authenticationCheck } from "../../../services/kit/middleware/authentication.js";
+import { checksMiddleware } from "../../../services/kit/middleware/call-checks.js";
 import { createErrorMappingMiddleware } from "../../../services/kit/middleware/error-mapping.js";
 import type { RequestContextExt } from "../../../services/kit/middleware/request-context.js";
 import {
@@ -50,7 +51,7 @@ describe("authentication middleware", () => {
     const server = createServer()
       .use(stubRequestContext())
       .use(createErrorMappingMiddleware())
-      .use(createAuthenticationMiddleware(indexMethods([UserService]), verifier));
+      .use(checksMiddleware(authenticationCheck(indexMethods([UserService]), verifier)));
     // Handlers echo what authentication left them: the principal and the access-log name.
     const echo = async (_: unknown, context: AuthContext & RequestContextExt) => ({
       user: {

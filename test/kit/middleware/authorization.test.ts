@@ -5,7 +5,8 @@ import { Role, UserKind } from "../../../gen/launchpad/user/v1/user_pb.js";
 import { UserService } from "../../../gen/launchpad/user/v1/user_service_pb.js";
 import type { AuthContext } from "../../../services/kit/auth/principal.js";
 import { indexMethods, toNiceService } from "../../../services/kit/grpc/service-definition.js";
-import { createAuthorizationMiddleware } from "../../../services/kit/middleware/authorization.js";
+import { authorizationCheck } from "../../../services/kit/middleware/authorization.js";
+import { checksMiddleware } from "../../../services/kit/middleware/call-checks.js";
 import { createErrorMappingMiddleware } from "../../../services/kit/middleware/error-mapping.js";
 import {
   callError,
@@ -53,7 +54,7 @@ describe("authorization middleware", () => {
       .use(stubRequestContext())
       .use(createErrorMappingMiddleware())
       .use(stubPrincipal)
-      .use(createAuthorizationMiddleware(indexMethods([UserService, DeploymentService])));
+      .use(checksMiddleware(authorizationCheck(indexMethods([UserService, DeploymentService]))));
     const ok = async () => ({});
     server.add(
       userDefinition,
@@ -178,7 +179,7 @@ describe("authorization middleware", () => {
         .use(stubRequestContext())
         .use(createErrorMappingMiddleware())
         .use(stubPrincipal)
-        .use(createAuthorizationMiddleware(new Map()));
+        .use(checksMiddleware(authorizationCheck(new Map())));
       server.add(userDefinition, userHandlers({ login: async () => ({}) }));
       bare = await serve(server);
     });

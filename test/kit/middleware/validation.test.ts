@@ -10,7 +10,8 @@ import {
 } from "../../../gen/launchpad/user/v1/user_service_pb.js";
 import { indexMethods } from "../../../services/kit/grpc/service-definition.js";
 import { createErrorMappingMiddleware } from "../../../services/kit/middleware/error-mapping.js";
-import { createValidationMiddleware, missingRequiredFields, type RequestRule } from "../../../services/kit/middleware/validation.js";
+import { validationCheck, missingRequiredFields, type RequestRule } from "../../../services/kit/middleware/validation.js";
+import { checksMiddleware } from "../../../services/kit/middleware/call-checks.js";
 import { defaultFieldLimits, fieldLimitViolations, type FieldLimits } from "../../../services/kit/field-limits.js";
 import { CreateDeploymentRequestSchema, WatchDeploymentsResponseSchema } from "../../../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import { CreateApiKeyRequestSchema } from "../../../gen/launchpad/user/v1/user_service_pb.js";
@@ -54,7 +55,7 @@ describe("validation middleware", () => {
     const server = createServer()
       .use(stubRequestContext())
       .use(createErrorMappingMiddleware())
-      .use(createValidationMiddleware(indexMethods([UserService]), rules));
+      .use(checksMiddleware(validationCheck(indexMethods([UserService]), rules)));
     const record = (name: string) => async () => {
       reached.push(name);
       return {};
