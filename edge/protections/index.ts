@@ -89,7 +89,9 @@ export interface Protections {
  *    whoever answered (so 403, 413 and 429 are counted too);
  * 2. security headers on every answer;
  * 3. CORS: preflights answered (204 or 403), CORS headers on the rest;
- * 4. body size: 413 for a body over the limit, declared or counted;
+ * 4. body size: 413 for a body declared over the limit (one without a
+ *    declared length is held to it by the handler's body reader while it
+ *    arrives: protocol/request-body.ts);
  * 5. rate limits per verified principal or else per client address;
  * 6. the handler, handed the request's routing decision.
  *

@@ -1,4 +1,5 @@
-import { constants as http2 } from "node:http2";
+import { constants as http2, type OutgoingHttpHeaders } from "node:http2";
+import type { ConnectError } from "@connectrpc/connect";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
 import { sendError } from "../protocol/send-error.js";
 import type { Protocol } from "../routing/classify.js";
@@ -22,64 +23,31 @@ import { bodyTooLarge } from "./rejections.js";
 export const maxHeaderBytes = 16 * 1024;
 
 /**
- * Body size: 413 (RESOURCE_EXHAUSTED REQUEST_TOO_LARGE) at once for a
- * declared length over `maxBytes`; bodies without a declared length are
- * counted and cut off with 413 when they pass it (each protocol's reader
- * holds decompressed bytes to the same limit while it inflates). The answer
- * ends the exchange: the stream is reset, or the connection closed.
+ * Body size, as declared: 413 (RESOURCE_EXHAUSTED REQUEST_TOO_LARGE) at
+ * once for a Content-Length over `maxBytes`, before any handler runs. A
+ * body without a declared length is held to the limit by the handler's
+ * body reader while it arrives (protocol/request-body.ts; connect-node's
+ * own readMaxBytes on its paths).
  */
 export function bodyLimit(maxBytes: number): Middleware {
   const tooLarge = bodyTooLarge(maxBytes);
-  const refuseUnread = (req: EdgeRequest, res: EdgeResponse, protocol: Protocol) => {
-    if (!res.writableEnded) sendError(req, res, protocol, tooLarge, "stream" in req ? {} : { connection: "close" });
-    endAfterAnswer(req, res);
-  };
   return (next) => (req, res, route) => {
-    if (declaresTooLargeBody(req, maxBytes)) return refuseUnread(req, res, route.protocol);
-    watchBodySize(req, maxBytes, () => {
-      // Headers already out (the gRPC relay): gRPC ends with the status in trailers, the rest are cut off.
-      refuseUnread(req, res, route.protocol);
-      ignoreFurtherWrites(res);
-    });
+    const declared = req.headers["content-length"];
+    if (declared !== undefined && Number(declared) > maxBytes) return sendRefusal(req, res, route.protocol, tooLarge);
     next(req, res, route);
   };
 }
 
-/** Whether the request declares a body (Content-Length) over `maxBytes`. */
-function declaresTooLargeBody(req: EdgeRequest, maxBytes: number): boolean {
-  const declared = req.headers["content-length"];
-  return declared !== undefined && Number(declared) > maxBytes;
-}
-
 /**
- * Counts a request's body bytes as they arrive, whoever reads them, and calls
- * `exceeded` once when they pass `maxBytes` (bodies without a length:
- * chunked HTTP/1.1, HTTP/2 DATA frames). From then on the body is cut off:
- * no further byte reaches the reader and the body never ends normally, so a
- * handler can never take a truncated body for a whole one. The counter sits
- * on `push`, through which both Node servers hand body bytes to the request.
- * A body declared within the limit is not counted: it cannot run past its
- * length (Node's HTTP/1.1 parser reads exactly that many bytes; nghttp2
- * resets an HTTP/2 stream that sends more).
+ * Sends a handler's or protection's refusal. When the request's body has not
+ * all arrived (refused as too large, or before it was read), the exchange
+ * ends with the answer (endAfterAnswer), and over HTTP/1.1 the answer says
+ * `connection: close`.
  */
-function watchBodySize(req: EdgeRequest, maxBytes: number, exceeded: () => void): void {
-  const declared = req.headers["content-length"];
-  if (declared !== undefined && Number(declared) <= maxBytes) return;
-  let received = 0;
-  let over = false;
-  const push = req.push.bind(req);
-  req.push = (chunk: unknown, encoding?: BufferEncoding) => {
-    if (over) return false;
-    if (chunk !== null && chunk !== undefined) {
-      received += (chunk as { length: number }).length;
-      if (received > maxBytes) {
-        over = true;
-        exceeded();
-        return false;
-      }
-    }
-    return push(chunk, encoding);
-  };
+export function sendRefusal(req: EdgeRequest, res: EdgeResponse, protocol: Protocol, error: ConnectError, headers: OutgoingHttpHeaders = {}): void {
+  if (req.complete) return sendError(req, res, protocol, error, headers);
+  sendError(req, res, protocol, error, "stream" in req ? headers : { ...headers, connection: "close" });
+  endAfterAnswer(req, res);
 }
 
 /**
@@ -101,29 +69,4 @@ export function endAfterAnswer(req: EdgeRequest, res: EdgeResponse): void {
   const answer = "stream" in req ? req.stream : res;
   if (answer.writableFinished) finish();
   else answer.once("finish", finish);
-}
-
-/**
- * Makes a response ignore its handler from now on: the edge has answered,
- * and a handler that later writes (e.g. connect-node reporting the broken
- * body) must neither throw nor add to the answer.
- */
-function ignoreFurtherWrites(res: EdgeResponse): void {
-  const target = res as unknown as Record<string, unknown>;
-  const self = function (this: unknown) {
-    return this;
-  };
-  target.writeHead = self;
-  target.setHeader = self;
-  target.appendHeader = self;
-  target.addTrailers = () => undefined;
-  target.flushHeaders = () => undefined;
-  target.write = (...args: unknown[]) => {
-    (args.find((arg) => typeof arg === "function") as (() => void) | undefined)?.();
-    return true;
-  };
-  target.end = function (this: unknown, ...args: unknown[]) {
-    (args.find((arg) => typeof arg === "function") as (() => void) | undefined)?.();
-    return this;
-  };
 }

@@ -94,7 +94,7 @@ export function createRateLimiter(options: RateLimitOptions, logger: Logger, ver
 export function rateLimiting(limiter: ReturnType<typeof createRateLimiter>, logger: Logger): Middleware {
   return (next) => {
     const proceed = (req: EdgeRequest, res: EdgeResponse, route: Route, verdict: Verdict) => {
-      // Answered meanwhile (a body over the limit), or the client left.
+      // Answered meanwhile, or the client left.
       if (res.writableEnded || req.destroyed) return;
       if (!verdict.allowed) {
         sendError(req, res, route.protocol, rateLimited(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))));

@@ -6,8 +6,9 @@ import { methodPath } from "../../services/kit/grpc/service-definition.js";
 import type { Route as ServiceRoute } from "../connect-routes.js";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
 import { inflateWithin } from "../protections/inflate.js";
+import { sendRefusal } from "../protections/limits.js";
 import { malformedRequest } from "../protections/rejections.js";
-import { sendError } from "./send-error.js";
+import { readBody } from "./request-body.js";
 import { asConnectError } from "../rest/errors.js";
 import type { Route } from "../routing/classify.js";
 import { cookieSessionOf, type CookieSession } from "../session-cookie.js";
@@ -29,15 +30,6 @@ interface Incoming {
   json: boolean;
   encoding: string | undefined;
   bytes(): Promise<Buffer>;
-}
-
-function readBody(req: EdgeRequest): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
 }
 
 /**
@@ -88,7 +80,7 @@ export function createConnectUnary(routes: readonly ServiceRoute[], options: { d
 
   async function serve(req: EdgeRequest, res: EdgeResponse, route: Route, target: Target, { json, encoding, bytes }: Incoming) {
     const timeout = parseTimeout(req.headers["connect-timeout-ms"] as string | undefined ?? null, maxTimeoutMs);
-    if (timeout.error) return sendError(req, res, "connect-unary", timeout.error);
+    if (timeout.error) return sendRefusal(req, res, "connect-unary", timeout.error);
     const received = await bytes();
     const body = encoding === undefined ? received : await inflateWithin(encoding, received, options.maxBodyBytes);
     const forward: ForwardOptions = {
@@ -135,14 +127,14 @@ export function createConnectUnary(routes: readonly ServiceRoute[], options: { d
     let incoming: Incoming | undefined;
     if (req.method === "POST") {
       const encoding = req.headers["content-encoding"];
-      incoming = { json: route.codec === "json", encoding: encoding === "identity" ? undefined : encoding, bytes: () => readBody(req) };
+      incoming = { json: route.codec === "json", encoding: encoding === "identity" ? undefined : encoding, bytes: () => readBody(req, options.maxBodyBytes) };
     } else if (req.method === "GET" && target.readOnly) {
       // Methods with side effects are refused GET by connect-node (405).
       const url = req.url ?? "";
       incoming = incomingOfQuery(new URLSearchParams(url.slice(url.indexOf("?") + 1)));
     }
     if (!incoming) return false;
-    serve(req, res, route, target, incoming).catch((error) => sendError(req, res, "connect-unary", asConnectError(error)));
+    serve(req, res, route, target, incoming).catch((error) => sendRefusal(req, res, "connect-unary", asConnectError(error)));
     return true;
   };
 }

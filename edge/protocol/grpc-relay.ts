@@ -1,10 +1,10 @@
-import { once } from "node:events";
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
-import { Transform, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
 import { endAfterAnswer } from "../protections/limits.js";
 import { bodyTooLarge, Rejection, unknownMethod, unsupportedEncoding } from "../protections/rejections.js";
 import { endWithStatus, responseContentType, sendError } from "./send-error.js";
+import { readBodyChunks } from "./request-body.js";
 import { base64Chunk, createBase64Decoder } from "./web-text.js";
 import { createFrameSplitter, grpcStatusHeaders, grpcTimeout, messageOf, type GrpcStatus } from "./wire.js";
 import type { Route } from "../routing/classify.js";
@@ -77,26 +77,58 @@ function relayData(from: Readable, to: DataSink, encode?: (chunk: Buffer) => Buf
 }
 
 /**
- * Writes `from`'s message frames into `to` as they are (still compressed),
- * each once it has inflated within `maxBytes` and the request's inflated
- * bytes so far are within `maxBytes` too, pausing while `to` is full. A
- * frame that does not inflate, or passes the limit, is never written: the
- * returned promise rejects with the Rejection instead. Ends `to` after the
- * last frame.
+ * Sends a call's request body upstream as it arrives, held to `maxBytes`
+ * (the edge's body reader), decoded from base64 first in text mode, pausing
+ * while the upstream is full. Compressed messages are each inflated within
+ * `maxBytes` (and the request's inflated bytes together too) before they
+ * are passed on as they came, so a frame that does not inflate, or passes
+ * the limit, never reaches the service. Ends the upstream's side after the
+ * last frame (an unfinished one goes on as it is; the service refuses it);
+ * on any refusal calls `fail` instead.
  */
-async function relayInflatedWithin(from: Readable, to: ClientHttp2Stream, encoding: string, maxBytes: number): Promise<void> {
+function relayRequest(
+  req: EdgeRequest,
+  to: ClientHttp2Stream,
+  options: { text: boolean; encoding: string; maxBytes: number },
+  fail: (error: unknown) => void,
+): void {
+  const decode = options.text ? createBase64Decoder() : undefined;
+  to.on("drain", () => req.resume());
+  const send = (bytes: Buffer) => {
+    if (!to.write(bytes)) req.pause();
+  };
+  if (options.encoding === "identity") {
+    return readBodyChunks(req, options.maxBytes, { chunk: (chunk) => send(decode ? decode(chunk) : chunk), end: () => to.end(), fail });
+  }
   const frames = createFrameSplitter();
   let inflated = 0;
-  for await (const chunk of from) {
-    for (const whole of frames.split(chunk as Buffer)) {
-      inflated += (await messageOf(whole, encoding, maxBytes)).length;
-      if (inflated > maxBytes) throw bodyTooLarge(maxBytes);
-      if (!to.write(whole)) await Promise.race([once(to, "drain"), once(to, "close")]);
+  let refused = false;
+  const refuse = (error: unknown) => {
+    if (!refused) fail(error);
+    refused = true;
+  };
+  // Frames are checked one after another: the body waits while each inflates.
+  let checked = Promise.resolve();
+  const check = async (chunk: Buffer) => {
+    for (const whole of frames.split(chunk)) {
+      inflated += (await messageOf(whole, options.encoding, options.maxBytes)).length;
+      if (inflated > options.maxBytes) throw bodyTooLarge(options.maxBytes);
+      send(whole);
     }
-  }
-  // An unfinished frame goes on as it is; the service refuses it.
-  const rest = frames.rest();
-  to.end(rest);
+  };
+  readBodyChunks(req, options.maxBytes, {
+    chunk(chunk) {
+      const binary = decode ? decode(chunk) : chunk;
+      req.pause();
+      checked = checked.then(() => check(binary)).then(() => {
+        if (!to.writableNeedDrain) req.resume();
+      });
+      checked.catch(refuse);
+    },
+    // A failed check has been reported by its chunk.
+    end: () => void checked.then(() => to.end(frames.rest()), ignore),
+    fail: refuse,
+  });
 }
 
 function ignore(): void {}
@@ -172,14 +204,7 @@ export function createGrpcRelay(options: {
       end();
     };
     const text = protocol === "grpc-web-text";
-    const body = text ? req.pipe(base64Decoding()) : req;
-    if (text) body.on("error", refuse);
-    if (compressed) {
-      relayInflatedWithin(body, upstream, encoding, options.maxBodyBytes).catch(refuse);
-    } else {
-      relayData(body, upstream);
-      body.on("end", () => upstream.end());
-    }
+    relayRequest(req, upstream, { text, encoding, maxBytes: options.maxBodyBytes }, refuse);
 
     upstream.on("response", (response) => {
       if (res.writableEnded) return;
@@ -201,18 +226,4 @@ export function createGrpcRelay(options: {
     // Last of all events; without trailers, the upstream went away mid-call: tell the client so.
     upstream.on("close", () => end());
   };
-}
-
-/** A text-mode request body as the binary frames it encodes. */
-function base64Decoding(): Transform {
-  const decode = createBase64Decoder();
-  return new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      try {
-        done(null, decode(chunk));
-      } catch (error) {
-        done(error as Error);
-      }
-    },
-  });
 }

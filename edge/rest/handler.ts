@@ -5,7 +5,8 @@ import type { Route } from "../connect-routes.js";
 import { sendJson } from "../endpoints/responses.js";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
 import { inflateWithin } from "../protections/inflate.js";
-import { sendError } from "../protocol/send-error.js";
+import { sendRefusal } from "../protections/limits.js";
+import { readBody } from "../protocol/request-body.js";
 import { clientLeft, type ForwardOptions, type Upstream } from "../upstream/forward.js";
 import type { Route as Routed } from "../routing/classify.js";
 import type { RequestIds } from "../routing/request-ids.js";
@@ -73,7 +74,7 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
     const match = route.rest ?? findBinding(bindings, httpMethod, rawPath);
     if (match.kind === "none") return false;
     if (match.kind === "method-not-allowed") {
-      sendError(req, res, "rest", methodNotAllowed(httpMethod, rawPath, match.allowed), { allow: match.allowed.join(", ") });
+      sendRefusal(req, res, "rest", methodNotAllowed(httpMethod, rawPath, match.allowed), { allow: match.allowed.join(", ") });
       return true;
     }
 
@@ -92,7 +93,7 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
         if (!res.writableEnded) res.end();
         return;
       }
-      sendError(req, res, "rest", asConnectError(error));
+      sendRefusal(req, res, "rest", asConnectError(error));
     });
     return true;
   };
@@ -132,15 +133,13 @@ async function serve(
 }
 
 /**
- * The request body as JSON, inflated within `maxBodyBytes` when it has a
- * Content-Encoding; undefined when it is empty; INVALID_ARGUMENT when it is
- * not JSON or does not inflate.
+ * The request body as JSON, held to `maxBodyBytes` as it arrives and
+ * inflated within it when it has a Content-Encoding; undefined when it is
+ * empty; INVALID_ARGUMENT when it is not JSON or does not inflate.
  */
 async function readJson(req: EdgeRequest, maxBodyBytes: number): Promise<JsonValue | undefined> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const received = await readBody(req, maxBodyBytes);
   const encoding = req.headers["content-encoding"]?.trim().toLowerCase();
-  const received = Buffer.concat(chunks);
   const text = (encoding ? await inflateWithin(encoding, received, maxBodyBytes) : received).toString("utf8");
   if (text.trim() === "") return undefined;
   try {

@@ -12,7 +12,10 @@ import { Redis } from "ioredis";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { UserService } from "../../gen/launchpad/user/v1/user_service_pb.js";
+import { connectHandlerOptions } from "../../edge/connect-routes.js";
 import { createEdgeHttpServer, type EdgeHandler, type EdgeRequest } from "../../edge/http-server.js";
+import { sendRefusal } from "../../edge/protections/limits.js";
+import { readBody } from "../../edge/protocol/request-body.js";
 import { bearerCredential, clientAddressOf } from "../../edge/protections/caller.js";
 import {
   createProtections,
@@ -81,6 +84,8 @@ async function startProtected(
   const reached: string[] = [];
   const served: string[] = [];
   const connect = connectNodeAdapter({
+    // As the edge's own connect-node: request messages held to the body limit while they arrive.
+    ...connectHandlerOptions(maxBodyBytes),
     routes: (router) =>
       router.service(UserService, {
         getUser(request) {
@@ -92,10 +97,10 @@ async function startProtected(
           yield { user: { name: "users/a" } };
         },
       }),
+    // REST-like paths read their body as the edge's REST handler does.
     fallback(req, res) {
-      let bytes = 0;
-      req.on("data", (chunk: Buffer) => (bytes += chunk.length));
-      req.on("end", () => {
+      readBody(req, maxBodyBytes).then((body) => {
+        const bytes = body.length;
         served.push(`${req.method} ${req.url} (${bytes} bytes)`);
         const path = (req.url ?? "").split("?")[0]!;
         if (path === "/docs") {
@@ -108,7 +113,7 @@ async function startProtected(
           res.writeHead(404, { "content-type": "text/plain" });
           res.end("not found\n");
         }
-      });
+      }, (error: unknown) => sendRefusal(req, res, "rest", ConnectError.from(error)));
     },
   });
   const handler: EdgeHandler = (req, res) => {
