@@ -1,4 +1,4 @@
-import { randomFillSync, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { EdgeRequest } from "../http-server.js";
 
 /** What ties one request together across the edge and the services: its id and its W3C trace context. */
@@ -36,25 +36,25 @@ export function requestIdsOf(req: EdgeRequest): RequestIds {
   const incoming = req.headers["x-request-id"];
   const requestId = typeof incoming === "string" && requestIdPattern.test(incoming) ? incoming : randomUUID();
   const parent = parentOf(req.headers.traceparent);
-  const traceId = parent?.traceId ?? randomHex(16);
+  const traceId = parent?.traceId ?? newTraceId();
   const tracestate = parent ? req.headers.tracestate : undefined;
   return {
     requestId,
     traceId,
-    traceparent: `00-${traceId}-${randomHex(8)}-${parent?.sampled === false ? "00" : "01"}`,
+    traceparent: `00-${traceId}-${newSpanId()}-${parent?.sampled === false ? "00" : "01"}`,
     tracestate: typeof tracestate === "string" ? tracestate : undefined,
   };
 }
 
-// Ids are drawn from a pool refilled 4 KiB at a time, as randomUUID draws its own: one system call per few hundred requests.
-const entropy = Buffer.alloc(4096);
-let entropyUsed = entropy.length;
+// New ids come from randomUUID, which draws on random bytes it refills in bulk:
+// its hex digits are random but for the version and variant, which W3C ids may hold.
 
-/** `bytes` random bytes as hex digits. */
-function randomHex(bytes: number): string {
-  if (entropyUsed + bytes > entropy.length) {
-    randomFillSync(entropy);
-    entropyUsed = 0;
-  }
-  return entropy.toString("hex", entropyUsed, (entropyUsed += bytes));
+/** A new trace id: 32 hex digits, never all zero. */
+function newTraceId(): string {
+  return randomUUID().replaceAll("-", "");
+}
+
+/** A new span id: 16 hex digits, never all zero (the variant digit is 8 to b). */
+function newSpanId(): string {
+  return randomUUID().slice(19).replace("-", "");
 }
