@@ -84,16 +84,23 @@ const responseStream = (method: DescMethod) =>
 
 /**
  * Stream responses are often one message sent to many streams (a change fanned
- * out to every watcher): each message object is encoded once. Handlers never
- * change a message after yielding it.
+ * out to every watcher, all written in the same turn of the event loop): each
+ * message object is encoded once per turn. The bytes are forgotten after the
+ * turn, so they never live as long as a message the server's call chain still
+ * holds (the last one a quiet stream sent). Handlers never change a message
+ * while it is being written.
  */
 function encodeOnce(schema: DescMessage): (value: unknown) => Uint8Array {
-  const encoded = new WeakMap<object, Uint8Array>();
+  let encoded: Map<unknown, Uint8Array> | undefined;
   return (value) => {
-    let bytes = encoded.get(value as object);
+    if (encoded === undefined) {
+      encoded = new Map();
+      setImmediate(() => (encoded = undefined));
+    }
+    let bytes = encoded.get(value);
     if (!bytes) {
       bytes = toBinary(schema, create(schema, value as MessageInitShape<DescMessage>));
-      encoded.set(value as object, bytes);
+      encoded.set(value, bytes);
     }
     return bytes;
   };

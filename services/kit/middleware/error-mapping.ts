@@ -1,6 +1,6 @@
 import { isAbortError } from "abort-controller-x";
 import type { CallContext, ServerMiddleware, ServerMiddlewareCall } from "nice-grpc-common";
-import { ServerError, Status, composeServerMiddleware } from "nice-grpc-common";
+import { ServerError, Status } from "nice-grpc-common";
 import { create, toBinary } from "@bufbuild/protobuf";
 import {
   Any,
@@ -48,20 +48,31 @@ export function toServerError(error: DomainError): RichServerError {
  * as a bare INTERNAL, so no stack trace or SQL ever reaches the wire.
  */
 export function createErrorMappingMiddleware(): ServerMiddleware<{}, RequestContextExt> {
-  async function* mapErrors<Request, Response>(
+  return async function* mapErrors<Request, Response>(
     call: ServerMiddlewareCall<Request, Response>,
     context: CallContext & RequestContextExt,
   ) {
     try {
       return yield* call.next(call.request, context);
     } catch (error) {
-      if (error instanceof DomainError) throw toServerError(error);
-      if (error instanceof ServerError || isAbortError(error)) throw error;
-      context.request.log.error({ err: error, method: call.method.path }, "unexpected error");
-      throw new RichServerError(Status.INTERNAL, "internal error", [
-        ErrorInfo.fromPartial({ reason: "INTERNAL", domain: errorDomain }),
-      ]);
+      const sent = sentError(error, call.method.path, context);
+      // nice-grpc-error-details puts a RichServerError's details in the trailer
+      // as it passes through. It runs only here, once the call has failed, so a
+      // stream keeps one frame for error mapping instead of two.
+      return yield* errorDetailsServerMiddleware<Request, Response>({ ...call, next: () => failWith(sent) }, context);
     }
-  }
-  return composeServerMiddleware<{}, {}, RequestContextExt>(errorDetailsServerMiddleware, mapErrors);
+  };
+}
+
+/** The error a failure is sent as. */
+function sentError(error: unknown, method: string, context: RequestContextExt): unknown {
+  if (error instanceof DomainError) return toServerError(error);
+  if (error instanceof ServerError || isAbortError(error)) return error;
+  context.request.log.error({ err: error, method }, "unexpected error");
+  return new RichServerError(Status.INTERNAL, "internal error", [ErrorInfo.fromPartial({ reason: "INTERNAL", domain: errorDomain })]);
+}
+
+// eslint-disable-next-line require-yield
+async function* failWith(error: unknown): AsyncGenerator<never, never, undefined> {
+  throw error;
 }

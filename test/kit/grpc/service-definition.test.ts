@@ -1,7 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import type { CallContext, ServiceImplementation } from "nice-grpc";
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { DeploymentService } from "../../../gen/launchpad/deployment/v1/deployment_service_pb.js";
+import { DeploymentService, WatchDeploymentsResponseSchema } from "../../../gen/launchpad/deployment/v1/deployment_service_pb.js";
 import {
   GetUserRequestSchema,
   GetUserResponseSchema,
@@ -36,6 +36,17 @@ describe("toNiceService", () => {
     const expected = toBinary(GetUserRequestSchema, create(GetUserRequestSchema, { name: "users/a" }));
     expect(definition.getUser.requestSerialize({ name: "users/a" })).toEqual(expected);
     expect(definition.getUser.requestSerialize(create(GetUserRequestSchema, { name: "users/a" }))).toEqual(expected);
+  });
+
+  it("encodes a stream response once for every stream it goes to in one turn, and keeps no bytes past the turn", async () => {
+    const watch = toNiceService(DeploymentService).watchDeployments;
+    const message = create(WatchDeploymentsResponseSchema, { revision: 7n });
+    const first = watch.responseSerialize(message);
+    expect(watch.responseSerialize(message)).toBe(first);
+    await new Promise((resolve) => setImmediate(resolve));
+    const later = watch.responseSerialize(message);
+    expect(later).not.toBe(first);
+    expect(later).toEqual(first);
   });
 
   it("decodes requests and responses to generated messages", () => {
