@@ -18,12 +18,19 @@ export interface Principal {
 /** What the authentication middleware adds to the call context. */
 export type AuthContext = { principal: Principal | undefined };
 
+/** The call a credential is verified for. */
+export interface VerifyingCall {
+  signal?: AbortSignal;
+  /** W3C traceparent for calls the verifier makes, so they join the caller's trace. */
+  traceparent?: string;
+}
+
 /** Verifies credentials presented as "authorization: Bearer ...". */
 export interface CredentialVerifier {
   /** Resolves the principal of a JWT access token; throws DomainError unauthenticated. */
-  verifyAccessToken(token: string, signal?: AbortSignal): Promise<Principal>;
+  verifyAccessToken(token: string, call?: VerifyingCall): Promise<Principal>;
   /** Resolves the principal of an API key; throws DomainError unauthenticated. */
-  verifyApiKey(key: string, signal?: AbortSignal): Promise<Principal>;
+  verifyApiKey(key: string, call?: VerifyingCall): Promise<Principal>;
 }
 
 /** API key secrets start with this, so they can be told from JWTs without parsing. */

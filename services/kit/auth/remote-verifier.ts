@@ -128,11 +128,11 @@ export function createRemoteVerifier(options: RemoteVerifierOptions): RemoteVeri
     return lookup.join(signal);
   }
 
-  async function authenticateApiKey(secret: string, id: string, signal: AbortSignal): Promise<Principal> {
+  async function authenticateApiKey(secret: string, id: string, signal: AbortSignal, metadata: Metadata): Promise<Principal> {
     const stamp = identities.stamp();
     let response;
     try {
-      response = await client.authenticateApiKey({ apiKey: secret }, { signal });
+      response = await client.authenticateApiKey({ apiKey: secret }, { signal, metadata });
     } catch (error) {
       throw upstreamError(error, "INVALID_API_KEY", log);
     }
@@ -151,12 +151,13 @@ export function createRemoteVerifier(options: RemoteVerifierOptions): RemoteVeri
   }
 
   /** The principal of an access token as users sees it now; refusals are remembered too, as they last. */
-  async function currentPrincipal(token: string, claimed: VerifiedAccessToken, id: string, signal: AbortSignal): Promise<Principal> {
+  async function currentPrincipal(token: string, claimed: VerifiedAccessToken, id: string, signal: AbortSignal, metadata: Metadata): Promise<Principal> {
     const stamp = identities.stamp();
     const expiresAt = claimed.expiresAt;
     let user;
     try {
-      ({ user } = await client.getCurrentUser({}, { signal, metadata: Metadata({ authorization: `Bearer ${token}` }) }));
+      metadata.set("authorization", `Bearer ${token}`);
+      ({ user } = await client.getCurrentUser({}, { signal, metadata }));
       if (!user) throw new Error("GetCurrentUser answered without a user");
     } catch (error) {
       const refusal = upstreamError(error, "SESSION_ENDED", log);
@@ -170,7 +171,7 @@ export function createRemoteVerifier(options: RemoteVerifierOptions): RemoteVeri
   }
 
   return {
-    async verifyAccessToken(token, signal) {
+    async verifyAccessToken(token, { signal, traceparent } = {}) {
       let verified;
       try {
         verified = await tokens.verifyIssued(token, signal);
@@ -185,14 +186,14 @@ export function createRemoteVerifier(options: RemoteVerifierOptions): RemoteVeri
       const subjects = [opaqueSubject(principal.user), opaqueSubject(sessionSubjectName(principal.sessionId))];
       if (identities.fresh() && !identities.predates(issuedAt, subjects)) return principal;
       const id = `token:${secretId(token)}`;
-      return recall(accessTokens.get(id), subjects) ?? shared(id, (s) => currentPrincipal(token, verified, id, s), signal);
+      return recall(accessTokens.get(id), subjects) ?? shared(id, (s) => currentPrincipal(token, verified, id, s, traceMetadata(traceparent)), signal);
     },
 
-    async verifyApiKey(secret, signal) {
+    async verifyApiKey(secret, { signal, traceparent } = {}) {
       const id = `key:${secretId(secret)}`;
       await identities.settled(callTimeoutMs, signal);
       const hit = apiKeys.get(id);
-      return recall(hit, hit?.subjects ?? []) ?? shared(id, (s) => authenticateApiKey(secret, id, s), signal);
+      return recall(hit, hit?.subjects ?? []) ?? shared(id, (s) => authenticateApiKey(secret, id, s, traceMetadata(traceparent)), signal);
     },
 
     close() {
@@ -200,6 +201,15 @@ export function createRemoteVerifier(options: RemoteVerifierOptions): RemoteVeri
       if (typeof options.users === "string") channel.close();
     },
   };
+}
+
+/**
+ * Metadata for a call made while verifying: the caller's trace, so the users
+ * service's log line joins it. A check shared by concurrent callers carries
+ * the trace of the one that started it.
+ */
+function traceMetadata(traceparent: string | undefined): Metadata {
+  return traceparent ? Metadata({ traceparent }) : Metadata();
 }
 
 /** A credential's cache key: a SHA-256 of its secret, never the secret. */

@@ -3,7 +3,7 @@ import { accessPolicy } from "../auth/access-policy.js";
 import { apiKeyPrefix, type AuthContext, type CredentialVerifier, type Principal } from "../auth/principal.js";
 import { DomainError } from "../errors.js";
 import type { CallCheck } from "./call-checks.js";
-import type { RequestContextExt } from "./request-context.js";
+import { outgoingTraceparent, type RequestContextExt } from "./request-context.js";
 
 const bearer = /^Bearer\s+(\S+)$/i;
 
@@ -28,9 +28,10 @@ export function authenticationCheck(
       if (token === undefined) {
         throw new DomainError("unauthenticated", "MALFORMED_CREDENTIALS", 'expected "authorization: Bearer <token or API key>"');
       }
+      const verifying = { signal: context.signal, traceparent: outgoingTraceparent(context.request) };
       principal = token.startsWith(apiKeyPrefix)
-        ? await verifier.verifyApiKey(token, context.signal)
-        : await verifier.verifyAccessToken(token, context.signal);
+        ? await verifier.verifyApiKey(token, verifying)
+        : await verifier.verifyAccessToken(token, verifying);
       context.request.principal = principal.user;
     }
     return { principal };

@@ -326,7 +326,7 @@ describe("when users cannot answer, verification fails with UNAVAILABLE AUTH_SER
       const verifier = createRemoteVerifier({ users: silent.address, rules, callTimeoutMs: 60_000 });
       opened.push(verifier);
       const controller = new AbortController();
-      const verification = failureWithin(verifier.verifyApiKey(`lpk_0123456789abcdef_${"D".repeat(43)}`, controller.signal));
+      const verification = failureWithin(verifier.verifyApiKey(`lpk_0123456789abcdef_${"D".repeat(43)}`, { signal: controller.signal }));
       setTimeout(() => controller.abort(), 100);
       const { error, ms } = await verification;
       expect(isAbortError(error), String(error)).toBe(true);

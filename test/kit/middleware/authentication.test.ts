@@ -2,7 +2,7 @@ import { createServer, Metadata, Status } from "nice-grpc";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Role, UserKind } from "../../../gen/launchpad/user/v1/user_pb.js";
 import { UserService } from "../../../gen/launchpad/user/v1/user_service_pb.js";
-import type { AuthContext, CredentialVerifier, Principal } from "../../../services/kit/auth/principal.js";
+import type { AuthContext, CredentialVerifier, Principal, VerifyingCall } from "../../../services/kit/auth/principal.js";
 import { DomainError } from "../../../services/kit/errors.js";
 import { indexMethods } from "../../../services/kit/grpc/service-definition.js";
 import { authenticationCheck } from "../../../services/kit/middleware/authentication.js";
@@ -31,15 +31,15 @@ const person = (user: string, credential: Principal["credential"]): Principal =>
 });
 
 describe("authentication middleware", () => {
-  const verified: Array<{ via: "access-token" | "api-key"; credential: string; signal: AbortSignal | undefined }> = [];
+  const verified: Array<{ via: "access-token" | "api-key"; credential: string; call: VerifyingCall | undefined }> = [];
   const verifier: CredentialVerifier = {
-    async verifyAccessToken(token, signal) {
-      verified.push({ via: "access-token", credential: token, signal });
+    async verifyAccessToken(token, call) {
+      verified.push({ via: "access-token", credential: token, call });
       if (token === "expired") throw new DomainError("unauthenticated", "TOKEN_EXPIRED", "the access token has expired");
       return person("users/jwt", "access-token");
     },
-    async verifyApiKey(key, signal) {
-      verified.push({ via: "api-key", credential: key, signal });
+    async verifyApiKey(key, call) {
+      verified.push({ via: "api-key", credential: key, call });
       if (key === "lpk_revoked") throw new DomainError("unauthenticated", "INVALID_API_KEY", "the API key is not valid");
       return person("users/key", "api-key");
     },
@@ -98,9 +98,11 @@ describe("authentication middleware", () => {
     expect(user?.displayName).toBe("users/key");
   });
 
-  it("passes the call's abort signal to the verifier", async () => {
+  it("passes the call's abort signal and trace (the call's own span as parent) to the verifier", async () => {
     await client.getCurrentUser({}, withAuthorization("Bearer token"));
-    expect(verified[0]?.signal).toBeInstanceOf(AbortSignal);
+    expect(verified[0]?.call?.signal).toBeInstanceOf(AbortSignal);
+    // stubRequestContext's trace and span ids.
+    expect(verified[0]?.call?.traceparent).toBe(`00-${"0".repeat(31)}1-${"0".repeat(15)}1-01`);
   });
 
   it("accepts the scheme in any case", async () => {
