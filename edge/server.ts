@@ -49,14 +49,18 @@ export interface Edge {
 const edgeCallKey = createContextKey<{ clientAddress: string | undefined; ids: RequestIds } | undefined>(undefined, { description: "edge call" });
 
 /**
- * Builds the edge. Each request is routed once (routing/classify.ts), passes
- * the protections' chain (protections/index.ts), and reaches the handler of
- * its protocol: gRPC and gRPC-Web (binary and text) relayed frame for frame
- * to the owning service; Connect unary calls on the fast path
+ * Builds the edge. Each request is routed once (routing/classify.ts), which
+ * also settles its request id and trace context (routing/request-ids.ts),
+ * passes the protections' chain (protections/index.ts), and reaches the
+ * handler of its protocol: gRPC and gRPC-Web (binary and text) relayed frame
+ * for frame to the owning service; Connect unary calls on the fast path
  * (connect-unary.ts), Connect streams and the rest on connect-node,
  * forwarded over gRPC; REST transcoded (rest/); reflection and health
  * answered in-process; /healthz, /readyz, /metrics, the JWKS, the API docs
- * and the built web console. Every error is written by protocol/send-error.ts.
+ * and the built web console. Bodies are held to the limit while they
+ * arrive by the one body reader (protocol/request-body.ts), or on
+ * connect-node's paths by its readMaxBytes. Every error is written by
+ * protocol/send-error.ts.
  * Nothing listens yet.
  */
 export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edge> {
