@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Server } from "node:net";
 import { Code, ConnectError, createContextKey, createContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ServerReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
@@ -12,6 +11,7 @@ import { createRemoteVerifier } from "../services/kit/auth/remote-verifier.js";
 import type { Logger } from "../services/kit/logger.js";
 import type { EdgeConfig } from "./config.js";
 import { connectHandlerOptions, connectRoutes } from "./connect-routes.js";
+import { createConnectNodeHandler } from "./protocol/connect-node-handler.js";
 import { createConnectUnary } from "./protocol/connect-unary.js";
 import { createConsoleEndpoints } from "./endpoints/console.js";
 import { createDocsEndpoints } from "./endpoints/docs.js";
@@ -23,7 +23,7 @@ import { createProtections, type RoutedHandler } from "./protections/index.js";
 import { Rejection, routeNotFound, unknownMethod } from "./protections/rejections.js";
 import { sendError } from "./protocol/send-error.js";
 import { createRestHandler } from "./rest/handler.js";
-import { createClassifier, type Protocol, type Route } from "./routing/classify.js";
+import { createClassifier, type Protocol } from "./routing/classify.js";
 import type { RequestIds } from "./routing/request-ids.js";
 import { introspectionRoutes } from "./introspection.js";
 import { loadProxySecret } from "../services/kit/proxy-secret.js";
@@ -57,10 +57,9 @@ const edgeCallKey = createContextKey<{ clientAddress: string | undefined; ids: R
  * (connect-unary.ts), Connect streams and the rest on connect-node,
  * forwarded over gRPC; REST transcoded (rest/); reflection and health
  * answered in-process; /healthz, /readyz, /metrics, the JWKS, the API docs
- * and the built web console. Bodies are held to the limit while they
- * arrive by the one body reader (protocol/request-body.ts), or on
- * connect-node's paths by its readMaxBytes. Every error is written by
- * protocol/send-error.ts.
+ * and the built web console. Every body is held to the limit while it
+ * arrives by the one body reader (protocol/request-body.ts), connect-node's
+ * included. Every error is written by protocol/send-error.ts.
  * Nothing listens yet.
  */
 export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edge> {
@@ -88,19 +87,16 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   });
   const connectUnary = createConnectUnary(routes, { defaultTimeoutMs: config.requestTimeout, maxBodyBytes: config.maxBodyBytes });
   const shuttingDown = new AbortController();
-  // connect-node hands its contextValues the request alone: the routing decision waits here, for that request's lifetime only.
-  const routeOf = new WeakMap<EdgeRequest, Route>();
   const introspection = introspectionRoutes(services.map((service) => service.typeName));
-  const connect = connectNodeAdapter({
+  const connect = createConnectNodeHandler({
     ...connectHandlerOptions(config.maxBodyBytes),
+    maxBodyBytes: config.maxBodyBytes,
     shutdownSignal: shuttingDown.signal,
     routes(router) {
       connectRoutes(routes, { defaultTimeoutMs: config.requestTimeout, callOf: (context) => context.values.get(edgeCallKey)! })(router);
       introspection(router);
     },
-    contextValues: (req) => createContextValues().set(edgeCallKey, { clientAddress: req.socket.remoteAddress, ids: routeOf.get(req)!.ids }),
-    // Reached only by RPC paths with a content type connect-node does not take either.
-    fallback: (req, res) => sendError(req, res, "connect-unary", unknownMethod(req.url ?? "")),
+    contextValues: (req, route) => createContextValues().set(edgeCallKey, { clientAddress: req.socket.remoteAddress, ids: route.ids }),
   });
 
   const endpoints: Record<string, (req: EdgeRequest, res: EdgeResponse) => Promise<void>> = {
@@ -132,25 +128,21 @@ export async function buildEdge(config: EdgeConfig, logger: Logger): Promise<Edg
   });
   const protections = createProtections(config, { registry, logger, verifier, classify });
   /** An RPC handler, for served methods only: any other is UNIMPLEMENTED (UNKNOWN_METHOD) in the caller's protocol. */
-  const viaConnect: RoutedHandler = (req, res, route) => {
-    routeOf.set(req, route);
-    connect(req, res);
-  };
   const served =
     (handler: RoutedHandler): RoutedHandler =>
     (req, res, route) =>
       route.rpc ? handler(req, res, route) : sendError(req, res, route.protocol, unknownMethod(route.path));
   /** Relayed when a service owns the method; introspection, and gRPC over HTTP/1.1, go to connect-node. */
   const relayOrConnect = served((req, res, route) =>
-    route.rpc!.upstream && (route.protocol !== "grpc" || "stream" in req) ? grpcRelay(req, res, route) : viaConnect(req, res, route),
+    route.rpc!.upstream && (route.protocol !== "grpc" || "stream" in req) ? grpcRelay(req, res, route) : connect(req, res, route),
   );
   const handlers: Record<Protocol, RoutedHandler> = {
     grpc: relayOrConnect,
     "grpc-web": relayOrConnect,
     // connect-node does not speak text mode: only the relay does.
     "grpc-web-text": served(grpcRelay),
-    "connect-unary": served((req, res, route) => connectUnary(req, res, route) || viaConnect(req, res, route)),
-    "connect-stream": served(viaConnect),
+    "connect-unary": served((req, res, route) => connectUnary(req, res, route) || connect(req, res, route)),
+    "connect-stream": served(connect),
     rest: (req, res, route) => {
       if (route.rest && rest(req, res, route)) return;
       // OPTIONS of a REST path is CORS's to answer; without CORS it is no route either.

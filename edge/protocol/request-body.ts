@@ -23,19 +23,18 @@ export interface BodySink {
  * sizes are each reader's to hold to the same limit (inflateWithin).
  */
 export function readBodyChunks(body: Readable, maxBytes: number, sink: BodySink): void {
-  let received = 0;
-  let over = false;
+  const count = byteCounter(maxBytes);
+  let stopped = false;
   const stop = (error: unknown) => {
-    if (over) return;
-    over = true;
+    if (stopped) return;
+    stopped = true;
     body.off("data", onData);
     body.pause();
     sink.fail(error);
   };
   const onData = (chunk: Buffer) => {
-    received += chunk.length;
-    if (received > maxBytes) return stop(bodyTooLarge(maxBytes));
     try {
+      count(chunk);
       sink.chunk(chunk);
     } catch (error) {
       stop(error);
@@ -43,9 +42,23 @@ export function readBodyChunks(body: Readable, maxBytes: number, sink: BodySink)
   };
   body.on("data", onData);
   body.once("end", () => {
-    if (!over) sink.end();
+    if (!stopped) sink.end();
   });
   body.once("error", stop);
+}
+
+/**
+ * A request body as an async iterable, for connect-node's handlers: held to
+ * `maxBytes` while it arrives as readBodyChunks holds it (the iteration
+ * throws REQUEST_TOO_LARGE), and never destroying the request, so the
+ * refusal can still be answered.
+ */
+export async function* bodyIterable(body: Readable, maxBytes: number): AsyncGenerator<Uint8Array> {
+  const count = byteCounter(maxBytes);
+  for await (const chunk of body.iterator({ destroyOnReturn: false })) {
+    count(chunk as Buffer);
+    yield chunk as Buffer;
+  }
 }
 
 /** A request's whole body, read with readBodyChunks: REQUEST_TOO_LARGE as soon as it passes `maxBytes`. */
@@ -58,4 +71,13 @@ export function readBody(body: Readable, maxBytes: number): Promise<Buffer> {
       fail: reject,
     });
   });
+}
+
+/** Adds up a body's chunks; throws REQUEST_TOO_LARGE once they pass `maxBytes`. */
+function byteCounter(maxBytes: number): (chunk: Uint8Array) => void {
+  let received = 0;
+  return (chunk) => {
+    received += chunk.byteLength;
+    if (received > maxBytes) throw bodyTooLarge(maxBytes);
+  };
 }
