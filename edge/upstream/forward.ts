@@ -90,7 +90,8 @@ class Call {
       signal.addEventListener("abort", this.cancel, { once: true });
     }
     client?.on("close", () => {
-      if (!client.writableFinished) this.end(clientLeft);
+      // Not writableFinished: an HTTP/2 response reset by its client reports itself finished as it closes.
+      if (!client.writableEnded) this.end(clientLeft);
     });
     // The upstream enforces grpc-timeout; this covers one that never answers.
     if (options.timeoutMs !== undefined) {
