@@ -136,15 +136,15 @@ async function run(settings: BenchSettings): Promise<EdgeFanoutResult> {
       notes: [
         `the edge and the deployments service pinned to CPU ${serverCpu}; one client process holding every stream (connect-node createConnectTransport, HTTP/2, ` +
           `${streamsPerConnection} streams per connection) and the idle users service pinned to CPU ${clientCpu}`,
-        "path of a change: deployments service → one grpc-js server stream per watcher to the edge → the edge's handler decodes the message " +
-          "(protobuf-es, once per watcher) → connect-node encodes it as Connect JSON or binary, once per watcher",
+        "path of a change: deployments service → one gRPC server stream per watcher to the edge (pooled HTTP/2 sessions) → the edge's lean Connect " +
+          "stream path wraps the message in a Connect envelope as it came (binary) or converted to JSON (protobuf-es), once per watcher",
         "deployments service: SQLite, full middleware chain, log level info to /dev/null, LAUNCHPAD_WATCH_HEARTBEAT=10m; a change is a CreateDeployment " +
           "(new service, unique request_id) the parent sends straight to it over gRPC (one persistent grpc-js channel)",
         "latency: process.hrtime (CLOCK_MONOTONIC, shared by all processes) right before the commit is sent → the Connect client's async iterator yields the " +
           "decoded message; includes the commit itself, the deployments service's fan-out and the client's receive path",
         "all-by: median over changes of the time until the last stream had the change; µs/msg: process CPU from the commit until every stream had it, per delivery",
         `memory per stream: (memoryUsage with ${watchers} streams − with 0) / ${watchers} after forced full GCs (IPC), after a warm-up of ${warmUpStreams} streams ` +
-          `and ${warmUpChanges} changes; includes the HTTP/2 connection's share and, for the edge, its upstream grpc-js call per watcher`,
+          `and ${warmUpChanges} changes; includes the HTTP/2 connection's share and, for the edge, its upstream HTTP/2 stream per watcher`,
       ],
       ...(profile ? { profile } : {}),
     };
