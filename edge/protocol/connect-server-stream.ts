@@ -1,16 +1,15 @@
 import { fromBinary, fromJson, toBinary, toJsonString, type DescMethod } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
-import { endStreamFlag, parseTimeout } from "@connectrpc/connect/protocol-connect";
+import { endStreamFlag } from "@connectrpc/connect/protocol-connect";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
 import { sendRefusal } from "../protections/limits.js";
 import { malformedRequest } from "../protections/rejections.js";
 import type { Route } from "../routing/classify.js";
 import { readBody } from "./request-body.js";
 import { responseContentType } from "./send-error.js";
-import { frame } from "./wire.js";
+import { connectTimeoutOf, frame } from "./wire.js";
 
-const maxTimeoutMs = 2 ** 31 - 1;
 /** The end-stream message of a call that ended OK, without trailers. */
 const endStreamOk = encodeEnvelope(endStreamFlag, new TextEncoder().encode("{}"));
 
@@ -59,7 +58,7 @@ function writable(res: EdgeResponse): Promise<void> {
 export function createConnectServerStream(options: { maxBodyBytes: number; shutdownSignal?: AbortSignal }) {
   async function serve(req: EdgeRequest, res: EdgeResponse, route: Route): Promise<void> {
     const { method, path, upstream } = route.rpc!;
-    const timeout = parseTimeout((req.headers["connect-timeout-ms"] as string | undefined) ?? null, maxTimeoutMs);
+    const timeout = connectTimeoutOf(req.headers);
     if (timeout.error) throw timeout.error;
     const json = route.codec === "json";
     const request = requestOf(method, json, await readBody(req, options.maxBodyBytes));

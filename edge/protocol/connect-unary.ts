@@ -1,7 +1,6 @@
 import { fromBinary, fromJson, toBinary, toJsonString, type DescMethod, type Message } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { ConnectError } from "@connectrpc/connect";
-import { parseTimeout } from "@connectrpc/connect/protocol-connect";
 import { methodPath } from "../../services/kit/grpc/service-definition.js";
 import type { Route as ServiceRoute } from "../connect-routes.js";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
@@ -9,12 +8,11 @@ import { inflateWithin } from "../protections/inflate.js";
 import { sendRefusal } from "../protections/limits.js";
 import { malformedRequest } from "../protections/rejections.js";
 import { readBody } from "./request-body.js";
+import { connectTimeoutOf } from "./wire.js";
 import { asConnectError } from "../rest/errors.js";
 import type { Route } from "../routing/classify.js";
 import { cookieSessionOf, type CookieSession } from "../session-cookie.js";
 import type { ForwardOptions, Upstream } from "../upstream/forward.js";
-
-const maxTimeoutMs = 2 ** 31 - 1;
 
 /** A served method: where it goes, whether GET may call it, and its cookie mode when it has one. */
 interface Target {
@@ -79,7 +77,7 @@ export function createConnectUnary(routes: readonly ServiceRoute[], options: { d
   }
 
   async function serve(req: EdgeRequest, res: EdgeResponse, route: Route, target: Target, { json, encoding, bytes }: Incoming) {
-    const timeout = parseTimeout(req.headers["connect-timeout-ms"] as string | undefined ?? null, maxTimeoutMs);
+    const timeout = connectTimeoutOf(req.headers);
     if (timeout.error) return sendRefusal(req, res, "connect-unary", timeout.error);
     const received = await bytes();
     const body = encoding === undefined ? received : await inflateWithin(encoding, received, options.maxBodyBytes);

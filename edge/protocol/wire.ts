@@ -1,7 +1,8 @@
 /** The gRPC-family wire format, written once: envelopes, trailers, end-stream messages, timeouts. */
+import type { IncomingHttpHeaders } from "node:http";
 import { ConnectError } from "@connectrpc/connect";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
-import { endStreamFlag, endStreamToJson } from "@connectrpc/connect/protocol-connect";
+import { endStreamFlag, endStreamToJson, parseTimeout } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { inflateWithin } from "../protections/inflate.js";
@@ -9,6 +10,11 @@ import { malformedRequest } from "../protections/rejections.js";
 
 /** The flag of an envelope whose message is compressed with the call's grpc-encoding. */
 const compressedFlag = 1;
+
+/** A Connect request's `connect-timeout-ms`, at most a timer's longest delay; `error` when it is malformed. */
+export function connectTimeoutOf(headers: IncomingHttpHeaders): ReturnType<typeof parseTimeout> {
+  return parseTimeout((headers["connect-timeout-ms"] as string | undefined) ?? null, 2 ** 31 - 1);
+}
 
 /** A grpc-timeout header value: at most 8 digits, in milliseconds while they fit. */
 export function grpcTimeout(ms: number): string {
