@@ -8,6 +8,7 @@ import { malformedRequest } from "../protections/rejections.js";
 import type { Route } from "../routing/classify.js";
 import { readBody } from "./request-body.js";
 import { responseContentType } from "./send-error.js";
+import { drained } from "./drained.js";
 import { connectTimeoutOf, frame } from "./wire.js";
 
 /** The end-stream message of a call that ended OK, without trailers. */
@@ -30,19 +31,6 @@ function requestOf(method: DescMethod, json: boolean, body: Buffer): Uint8Array 
   } catch (cause) {
     throw malformedRequest(`cannot read the request: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
-}
-
-/** Resolves once `res` can take more, or has closed (then the upstream call is being cancelled). */
-function writable(res: EdgeResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off("drain", done);
-      res.off("close", done);
-      resolve();
-    };
-    res.on("drain", done);
-    res.on("close", done);
-  });
 }
 
 /**
@@ -73,7 +61,7 @@ export function createConnectServerStream(options: { maxBodyBytes: number; shutd
     res.writeHead(200, { "content-type": responseContentType("connect-stream", req) });
     for await (const message of messages) {
       const out = json ? Buffer.from(toJsonString(method.output, fromBinary(method.output, message))) : message;
-      if (!res.write(frame(out))) await writable(res);
+      if (!res.write(frame(out))) await drained(res);
     }
     res.end(endStreamOk);
   }

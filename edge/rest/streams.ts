@@ -1,7 +1,7 @@
-import type { Writable } from "node:stream";
 import { fromBinary, mergeFromJson, type DescField, type DescMessage, type DescMethod, type Message } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import type { EdgeRequest, EdgeResponse } from "../http-server.js";
+import { drained } from "../protocol/drained.js";
 import { headerValue } from "./deadline.js";
 import { asConnectError, statusJson } from "./errors.js";
 import { restRefusal } from "./refusals.js";
@@ -113,15 +113,5 @@ export async function sendStream(
 
 /** Writes a chunk; waits for the client to drain its buffer (or go away) when it is full. */
 async function write(res: EdgeResponse, chunk: string): Promise<void> {
-  const out: Writable = res;
-  if (out.write(chunk)) return;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      out.off("drain", done);
-      out.off("close", done);
-      resolve();
-    };
-    out.on("drain", done);
-    out.on("close", done);
-  });
+  if (!res.write(chunk)) await drained(res);
 }
