@@ -192,7 +192,10 @@ export function createUpstream(address: string, sessions: ReturnType<typeof crea
           if (!response) return reject(new ConnectError("the service sent no response", Code.Internal));
           // Uncompressed (the usual case) it is answered at once, without a promise in between.
           if (!isCompressedFrame(response)) return resolve(response.subarray(5));
-          (messageOf(response, call.encoding, maxMessageBytes) as Promise<Buffer>).then(resolve, (error: unknown) => reject(unreadableResponse(error)));
+          // messageOf may also throw at once (flagged compressed under no encoding): either way it is the service's fault.
+          Promise.resolve()
+            .then(() => messageOf(response, call.encoding, maxMessageBytes))
+            .then(resolve, (error: unknown) => reject(unreadableResponse(error)));
         });
         call.stream.end(frame(request));
       });

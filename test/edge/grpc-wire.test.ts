@@ -69,12 +69,12 @@ describe("compressed messages from a service", () => {
   const closers: (() => void)[] = [];
   afterEach(() => closers.splice(0).forEach((close) => close()));
 
-  /** A gRPC server answering every call with `frames`, under grpc-encoding gzip, then OK. */
-  async function gzipServer(frames: Uint8Array[]): Promise<string> {
+  /** A gRPC server answering every call with `frames`, under grpc-encoding gzip (or none), then OK. */
+  async function gzipServer(frames: Uint8Array[], encoding: "gzip" | undefined = "gzip"): Promise<string> {
     const server: Http2Server = createServer();
     server.on("stream", (stream) => {
       stream.on("data", () => undefined);
-      stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-encoding": "gzip" }, { waitForTrailers: true });
+      stream.respond({ ":status": 200, "content-type": "application/grpc", ...(encoding && { "grpc-encoding": encoding }) }, { waitForTrailers: true });
       stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
       for (const frame of frames) stream.write(frame);
       stream.end();
@@ -109,5 +109,12 @@ describe("compressed messages from a service", () => {
     expect(failure).toBeInstanceOf(ConnectError);
     expect((failure as ConnectError).code).toBe(Code.ResourceExhausted);
     expect((failure as ConnectError).details).toContainEqual(expect.objectContaining({ value: expect.objectContaining({ reason: "RESPONSE_TOO_LARGE" }) }));
+  });
+
+  it("answers a response flagged compressed under no grpc-encoding as the service's fault, MALFORMED_RESPONSE, without throwing out of the stream's events", async () => {
+    const upstream = upstreamOf(await gzipServer([encodeEnvelope(1, Buffer.from("not compressed at all"))], undefined));
+    const failure = await upstream.unary("/test.Service/Unary", new Uint8Array(), options).then(() => undefined, (error: unknown) => error);
+    expect((failure as ConnectError).code).toBe(Code.Internal);
+    expect((failure as ConnectError).details).toContainEqual(expect.objectContaining({ value: expect.objectContaining({ reason: "MALFORMED_RESPONSE" }) }));
   });
 });
