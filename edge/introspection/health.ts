@@ -2,9 +2,8 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { once } from "node:events";
 import { HealthCheckResponse_ServingStatus as ServingStatus, type Health } from "../../gen/grpc/health/v1/health_pb.js";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { errorDomain } from "../../services/kit/errors.js";
 import { unknownServiceMessage, unknownServiceReason } from "../../services/kit/grpc/introspection.js";
+import { Rejection } from "../protections/rejections.js";
 
 /**
  * grpc.health.v1 for the edge itself: "" (the whole edge) and each service it
@@ -34,7 +33,5 @@ export function createEdgeHealth(serviceNames: readonly string[]): ServiceImpl<t
 }
 
 function unknownService(name: string): ConnectError {
-  return new ConnectError(unknownServiceMessage(name), Code.NotFound, undefined, [
-    { desc: ErrorInfoSchema, value: { reason: unknownServiceReason, domain: errorDomain } },
-  ]);
+  return new Rejection({ code: Code.NotFound, reason: unknownServiceReason, message: unknownServiceMessage(name) });
 }
