@@ -73,11 +73,3 @@ export function retryAfterSeconds(error: ConnectError): number | undefined {
   if (!delay) return undefined;
   return Math.max(0, Math.ceil(Number(delay.seconds) + delay.nanos / 1e9));
 }
-
-/** The status, headers and JSON body of an error response. */
-export function errorResponse(error: ConnectError): { status: number; headers: Record<string, string>; body: JsonObject } {
-  const headers: Record<string, string> = {};
-  const retryAfter = retryAfterSeconds(error);
-  if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter);
-  return { status: httpStatusOf(error.code), headers, body: statusJson(error) };
-}
