@@ -104,8 +104,9 @@ function relayRequest(
   let inflated = 0;
   let refused = false;
   const refuse = (error: unknown) => {
-    if (!refused) fail(error);
+    if (refused) return;
     refused = true;
+    fail(error);
   };
   // Frames are checked one after another: the body waits while each inflates.
   let checked = Promise.resolve();
