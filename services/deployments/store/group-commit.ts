@@ -14,20 +14,24 @@ export function createGroupCommit<Job, Result>(
   let writing = false;
 
   async function drain(): Promise<void> {
-    while (waiting.length > 0) {
-      // A wait that fails only makes the group smaller.
-      await gather().catch(() => undefined);
-      const group = waiting.splice(0, maxGroup);
-      const outcomes = await writeGroup(group.map((entry) => entry.job)).catch((error: unknown) =>
-        group.map((): PromiseRejectedResult => ({ status: "rejected", reason: error })),
-      );
-      group.forEach((entry, i) => {
-        const outcome = outcomes[i]!;
-        if (outcome.status === "fulfilled") entry.resolve(outcome.value);
-        else entry.reject(outcome.reason);
-      });
+    try {
+      while (waiting.length > 0) {
+        // A wait that fails only makes the group smaller.
+        await gather().catch(() => undefined);
+        const group = waiting.splice(0, maxGroup);
+        const outcomes = await writeGroup(group.map((entry) => entry.job)).catch((error: unknown) =>
+          group.map((): PromiseRejectedResult => ({ status: "rejected", reason: error })),
+        );
+        group.forEach((entry, i) => {
+          const outcome = outcomes[i];
+          if (outcome?.status === "fulfilled") entry.resolve(outcome.value);
+          else entry.reject(outcome?.reason ?? new Error("the group write settled fewer jobs than it took"));
+        });
+      }
+    } finally {
+      // Set in the same turn the loop finds no job, so a job queued meanwhile starts a new drain.
+      writing = false;
     }
-    writing = false;
   }
 
   return (job) =>
